@@ -1,0 +1,108 @@
+using Engine.Proto;
+
+namespace Engine.Core;
+
+/// <summary>
+/// A layer: set-up, reshape, forward, backward, as in Caffe. A subclass handles one `type`
+/// string, named by <see cref="LayerTypeAttribute"/>, and takes its LayerParameter in its
+/// constructor. Learnable parameters live in <see cref="Blobs"/>; their gradients are
+/// accumulated (+=) in backward, so shared weights and iter_size sum correctly. Bottom
+/// gradients are overwritten.
+/// </summary>
+public abstract class Layer
+{
+    protected Layer(LayerParameter param) => Param = param;
+
+    public LayerParameter Param { get; }
+
+    public string Name => Param.Name;
+
+    public string Type => Param.Type;
+
+    public Phase Phase => Param.Phase;
+
+    /// <summary>Learnable parameters (and stored statistics) in Caffe's order.</summary>
+    public List<Blob> Blobs { get; } = [];
+
+    /// <summary>Per blob in <see cref="Blobs"/>: whether backward must compute its gradient.</summary>
+    public bool[] ParamPropagateDown { get; internal set; } = [];
+
+    /// <summary>This layer's random generator (dropout masks, data shuffles); part of snapshots.</summary>
+    public Rng Rng { get; internal set; } = new(0);
+
+    /// <summary>Seeded generator for the fillers at set-up.</summary>
+    public Rng FillerRng { get; internal set; } = new(0);
+
+    // Number of bottoms and tops a layer accepts; -1 = any.
+    public virtual int ExactBottoms => -1;
+    public virtual int MinBottoms => -1;
+    public virtual int MaxBottoms => -1;
+    public virtual int ExactTops => -1;
+    public virtual int MinTops => -1;
+    public virtual int MaxTops => -1;
+    public virtual bool EqualBottomTopCount => false;
+
+    /// <summary>True for loss layers: their first top gets loss_weight 1 unless the file says otherwise.</summary>
+    public virtual bool IsLoss => false;
+
+    /// <summary>Whether force_backward may ask for this bottom's gradient (false for labels).</summary>
+    public virtual bool AllowForceBackward(int bottomIndex) => true;
+
+    /// <summary>Whether the layer can compute a gradient for this bottom at all.</summary>
+    public virtual bool CanBackward(int bottomIndex) => true;
+
+    /// <summary>Set up once: check the blob counts, read parameters, create weights, then reshape.</summary>
+    public void SetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        CheckBlobCounts(bottom, top);
+        LayerSetUp(bottom, top);
+        Reshape(bottom, top);
+    }
+
+    /// <summary>One-time set-up: read the layer's parameters, create and fill learnable blobs.</summary>
+    public virtual void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) { }
+
+    /// <summary>Size the tops (and internal buffers) for the bottoms' current shapes.</summary>
+    public abstract void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top);
+
+    public abstract void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top);
+
+    /// <summary>
+    /// Gradients: for each i with propagateDown[i], overwrite bottom[i].Diff; for each learnable
+    /// blob j with ParamPropagateDown[j], add to Blobs[j].Diff.
+    /// </summary>
+    public virtual void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        for (int i = 0; i < propagateDown.Count; i++)
+            if (propagateDown[i]) throw Error($"cannot back-propagate to bottom \"{bottom[i].Name}\"");
+    }
+
+    /// <summary>State that must survive a snapshot (beyond weights), e.g. a data cursor. Default: the RNG.</summary>
+    public virtual byte[] SaveState() => Rng.SaveState();
+
+    public virtual void LoadState(byte[] state) => Rng.LoadState(state);
+
+    /// <summary>A user-facing error that names this layer.</summary>
+    protected EngineException Error(string message) => new($"layer \"{Name}\" ({Type}): {message}");
+
+    private void CheckBlobCounts(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        static string Plural(int n, string what) => n == 1 ? $"1 {what}" : $"{n} {what}s";
+        if (ExactBottoms >= 0 && bottom.Count != ExactBottoms)
+            throw Error($"takes {Plural(ExactBottoms, "bottom")}, got {bottom.Count}");
+        if (MinBottoms >= 0 && bottom.Count < MinBottoms)
+            throw Error($"takes at least {Plural(MinBottoms, "bottom")}, got {bottom.Count}");
+        if (MaxBottoms >= 0 && bottom.Count > MaxBottoms)
+            throw Error($"takes at most {Plural(MaxBottoms, "bottom")}, got {bottom.Count}");
+        if (ExactTops >= 0 && top.Count != ExactTops)
+            throw Error($"produces {Plural(ExactTops, "top")}, got {top.Count}");
+        if (MinTops >= 0 && top.Count < MinTops)
+            throw Error($"produces at least {Plural(MinTops, "top")}, got {top.Count}");
+        if (MaxTops >= 0 && top.Count > MaxTops)
+            throw Error($"produces at most {Plural(MaxTops, "top")}, got {top.Count}");
+        if (EqualBottomTopCount && bottom.Count != top.Count)
+            throw Error($"needs as many tops as bottoms, got {bottom.Count} bottoms and {top.Count} tops");
+    }
+
+    public override string ToString() => $"{Name} ({Type})";
+}
