@@ -266,9 +266,15 @@ public sealed class Net
 
     public void BackwardFromTo(int start, int end)
     {
-        foreach (var (blob, w) in _lossTops) blob.Diff.Fill(w);
+        SeedLossGradients();
         for (int i = start; i >= end; i--)
             if (_layerNeedBackward[i]) _layers[i].Backward(_tops[i], _bottomNeedBackward[i], _bottoms[i]);
+    }
+
+    /// <summary>Set each loss top's gradient to its loss weight, where backward starts.</summary>
+    public void SeedLossGradients()
+    {
+        foreach (var (blob, w) in _lossTops) blob.Diff.Fill(w);
     }
 
     public float ForwardBackward()

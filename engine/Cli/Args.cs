@@ -1,0 +1,94 @@
+namespace Engine.Cli;
+
+/// <summary>
+/// Command-line flags in both our spelling and Caffe's: `--solver S`, `--solver=S`, `-solver S`,
+/// `-solver=S`; `--sigint-effect` and `-sigint_effect` name the same flag. Booleans take no value.
+/// </summary>
+public sealed class Args
+{
+    private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _used = [];
+
+    public sealed record Flag(string Name, string Help, bool IsBool = false, string? Default = null);
+
+    public Args(string command, IReadOnlyList<Flag> flags, string[] argv)
+    {
+        Command = command;
+        var known = flags.ToDictionary(f => f.Name);
+        for (int i = 0; i < argv.Length; i++)
+        {
+            var a = argv[i];
+            if (!a.StartsWith('-') || a == "-" )
+                throw new EngineException($"engine {command}: unexpected argument \"{a}\"; see `engine {command} --help`");
+            var body = a.TrimStart('-');
+            string? value = null;
+            int eq = body.IndexOf('=');
+            if (eq >= 0) { value = body[(eq + 1)..]; body = body[..eq]; }
+            var name = body.Replace('_', '-');
+            if (name is "help" or "h") { Help = true; continue; }
+            if (!known.TryGetValue(name, out var flag))
+                throw new EngineException($"engine {command}: unknown flag \"{a}\"{Suggest(name, known.Keys)}; see `engine {command} --help`");
+            if (flag.IsBool)
+            {
+                value ??= "true";
+            }
+            else if (value == null)
+            {
+                if (i + 1 >= argv.Length) throw new EngineException($"engine {command}: flag --{name} needs a value");
+                value = argv[++i];
+            }
+            _values[name] = value;
+        }
+        foreach (var f in flags)
+            if (f.Default != null && !_values.ContainsKey(f.Name)) _values[f.Name] = f.Default;
+    }
+
+    public string Command { get; }
+    public bool Help { get; }
+
+    public string? Get(string name) => _values.GetValueOrDefault(name);
+
+    public string Require(string name) => Get(name) ?? throw new EngineException($"engine {Command}: --{name} is required; see `engine {Command} --help`");
+
+    public int GetInt(string name, int fallback)
+    {
+        var v = Get(name);
+        if (v == null) return fallback;
+        return int.TryParse(v, out int n) ? n : throw new EngineException($"engine {Command}: --{name} expects an integer, got \"{v}\"");
+    }
+
+    public bool GetBool(string name)
+    {
+        var v = Get(name);
+        return v is "true" or "1" or "yes";
+    }
+
+    private static string Suggest(string name, IEnumerable<string> known)
+    {
+        var best = known.Select(k => (k, d: Distance(k, name))).OrderBy(x => x.d).FirstOrDefault();
+        return best.k != null && best.d <= 3 ? $" (did you mean --{best.k}?)" : "";
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+
+    public static string Usage(string command, string synopsis, string description, IReadOnlyList<Flag> flags)
+    {
+        var lines = new List<string> { $"usage: engine {command} {synopsis}", "", description, "", "flags (Caffe's -flag spelling works too):" };
+        foreach (var f in flags)
+        {
+            var name = f.IsBool ? $"--{f.Name}" : $"--{f.Name} VALUE";
+            var def = f.Default != null ? $" (default {f.Default})" : "";
+            lines.Add($"  {name,-28} {f.Help}{def}");
+        }
+        return string.Join(Environment.NewLine, lines);
+    }
+}

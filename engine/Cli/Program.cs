@@ -1,0 +1,57 @@
+using Engine.Core;
+
+namespace Engine.Cli;
+
+/// <summary>The `engine` command: train, test, time (Caffe's CLI, with its flag spellings).</summary>
+public static class Program
+{
+    private static readonly (string name, string help, Func<string[], int> run)[] Commands =
+    [
+        ("train", "train or fine-tune a net from a solver prototxt", TrainCommand.Run),
+        ("test", "score a trained net: the mean of each output over N batches", TestCommand.Run),
+        ("time", "time each layer's forward and backward pass", TimeCommand.Run),
+    ];
+
+    public static int Main(string[] argv)
+    {
+        if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine("usage: engine <command> [flags]\n\ncommands:");
+            foreach (var c in Commands) Console.WriteLine($"  {c.name,-8} {c.help}");
+            Console.WriteLine("\n`engine <command> --help` lists a command's flags.");
+            return argv.Length == 0 ? 1 : 0;
+        }
+        var cmd = Commands.FirstOrDefault(c => c.name == argv[0]);
+        if (cmd.run == null)
+        {
+            Console.Error.WriteLine($"engine: unknown command \"{argv[0]}\"; expected one of {string.Join(", ", Commands.Select(c => c.name))}");
+            return 1;
+        }
+        try
+        {
+            return cmd.run(argv[1..]);
+        }
+        catch (EngineException e)
+        {
+            Console.Out.Flush();
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>Flags every command shares.</summary>
+    internal static readonly Args.Flag Threads = new("threads", "worker threads for the kernels", Default: null);
+
+    internal static void ApplyThreads(Args args)
+    {
+        int threads = args.GetInt("threads", Environment.ProcessorCount);
+        if (threads < 1) throw new EngineException($"engine {args.Command}: --threads must be at least 1, got {threads}");
+        Engine.Cpu.WorkerPool.Threads = threads;
+    }
+
+    internal static void WarnGpu(Args args)
+    {
+        if (args.Get("gpu") != null)
+            Log.Warning($"--gpu {args.Get("gpu")}: this build has no GPU backend yet; running on the CPU", "engine");
+    }
+}

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using Engine.Core;
+using Engine.Graph;
+using Engine.Proto;
+
+namespace Engine.Cli;
+
+/// <summary>`engine time --model M --iterations N`: per-layer forward and backward times, as `caffe time`.</summary>
+internal static class TimeCommand
+{
+    private static readonly Args.Flag[] Flags =
+    [
+        new("model", "the net prototxt (required)"),
+        new("iterations", "number of timed iterations", Default: "50"),
+        new("phase", "TRAIN or TEST", Default: "TRAIN"),
+        new("level", "NetState level"),
+        new("stage", "NetState stages (comma-separated)"),
+        Program.Threads,
+        new("gpu", "GPU device (no GPU backend yet: runs on the CPU with a warning)"),
+    ];
+
+    public static int Run(string[] argv)
+    {
+        var args = new Args("time", Flags, argv);
+        if (args.Help)
+        {
+            Console.WriteLine(Args.Usage("time", "--model M.prototxt [--iterations N] [--phase TRAIN|TEST]",
+                "Times one warm-up pass, then N forward and backward passes, and prints each layer's average.", Flags));
+            return 0;
+        }
+        Program.ApplyThreads(args);
+        Program.WarnGpu(args);
+        var model = args.Require("model");
+        int iterations = args.GetInt("iterations", 50);
+        if (iterations < 1) throw new EngineException($"engine time: --iterations must be at least 1, got {iterations}");
+        var phase = args.Get("phase")?.ToUpperInvariant() switch
+        {
+            "TRAIN" => Phase.Train,
+            "TEST" => Phase.Test,
+            var p => throw new EngineException($"engine time: --phase must be TRAIN or TEST, got \"{p}\""),
+        };
+        var stages = args.Get("stage")?.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var net = Net.FromFile(model, phase, args.GetInt("level", 0), stages);
+
+        Log.Info("Performing Forward", "time");
+        float initial = net.Forward();
+        Log.Info($"Initial loss: {Log.Num(initial)}", "time");
+        Log.Info("Performing Backward", "time");
+        net.Backward();
+
+        int n = net.Layers.Count;
+        var fwd = new double[n];
+        var bwd = new double[n];
+        double fwdTotal = 0, bwdTotal = 0;
+        var total = Stopwatch.StartNew();
+        var sw = new Stopwatch();
+        Log.Info("*** Benchmark begins ***", "time");
+        Log.Info($"Testing for {iterations} iterations.", "time");
+        for (int it = 0; it < iterations; it++)
+        {
+            var iterTimer = Stopwatch.StartNew();
+            for (int i = 0; i < n; i++)
+            {
+                sw.Restart();
+                net.Layers[i].Forward(net.Bottoms[i], net.Tops[i]);
+                fwd[i] += sw.Elapsed.TotalMilliseconds;
+            }
+            double f = iterTimer.Elapsed.TotalMilliseconds;
+            fwdTotal += f;
+            iterTimer.Restart();
+            net.SeedLossGradients();
+            for (int i = n - 1; i >= 0; i--)
+            {
+                sw.Restart();
+                if (net.LayerNeedBackward[i]) net.Layers[i].Backward(net.Tops[i], net.BottomNeedBackward[i], net.Bottoms[i]);
+                bwd[i] += sw.Elapsed.TotalMilliseconds;
+            }
+            double b = iterTimer.Elapsed.TotalMilliseconds;
+            bwdTotal += b;
+            Log.Info($"Iteration: {it + 1} forward-backward time: {Log.Num(f + b)} ms.", "time");
+        }
+        Log.Info("Average time per layer: ", "time");
+        int width = Math.Max(10, net.Layers.Max(l => l.Name.Length));
+        for (int i = 0; i < n; i++)
+        {
+            var name = net.Layers[i].Name.PadLeft(width);
+            Log.Info($"{name}\tforward: {Log.Num(fwd[i] / iterations)} ms.", "time");
+            Log.Info($"{name}\tbackward: {Log.Num(bwd[i] / iterations)} ms.", "time");
+        }
+        Log.Info($"Average Forward pass: {Log.Num(fwdTotal / iterations)} ms.", "time");
+        Log.Info($"Average Backward pass: {Log.Num(bwdTotal / iterations)} ms.", "time");
+        Log.Info($"Average Forward-Backward: {Log.Num(total.Elapsed.TotalMilliseconds / iterations)} ms.", "time");
+        Log.Info($"Total Time: {Log.Num(total.Elapsed.TotalMilliseconds)} ms.", "time");
+        Log.Info("*** Benchmark ends ***", "time");
+        return 0;
+    }
+}
