@@ -204,7 +204,8 @@ public sealed class Net
                     Log.Info($"{lp.Name} -> {top.Name}: {top.ShapeString}", "net.cs");
         }
 
-        foreach (var name in available) _outputs.Add(_blobsByName[name]);
+        // Outputs in name order, as Caffe lists them.
+        foreach (var name in available.Order(StringComparer.Ordinal)) _outputs.Add(_blobsByName[name]);
         PruneBackward(forceBackward);
         SoftmaxPairing.Apply(this);
         if (!quiet) LogMemory();
