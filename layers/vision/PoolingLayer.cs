@@ -1,0 +1,232 @@
+using Engine.Core;
+using Engine.Cpu;
+using Engine.Proto;
+using PoolMethod = Engine.Proto.PoolingParameter.Types.PoolMethod;
+using RoundMode = Engine.Proto.PoolingParameter.Types.RoundMode;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// 2-D max or average pooling (Caffe's "Pooling") over N×C×H×W. Output size:
+/// ceil((in + 2p − k) / s) + 1 (floor with round_mode FLOOR), less one when padding would make the
+/// last window start at or past in + p. Average pooling divides by the window clipped to
+/// [−p, in + p), so padding counts but not past the padded edge. Max pooling may give a second
+/// top: the flat index h·W + w of each maximum, as float.
+/// </summary>
+[LayerType("Pooling")]
+public sealed class PoolingLayer : Layer
+{
+    /// <summary>Below this many window reads a pass runs on one thread.</summary>
+    private const long ParallelWork = 1 << 15;
+
+    private ConvGeometry _geo;
+    private PoolMethod _method;
+    private bool _global;
+    private RoundMode _round;
+    private int _num, _channels, _height, _width, _outH, _outW;
+    private int[] _mask = [];
+
+    public PoolingLayer(LayerParameter param) : base(param) { }
+
+    public override int ExactBottoms => 1;
+    public override int MinTops => 1;
+    public override int MaxTops => Param.PoolingParam is { } p && p.Pool == PoolMethod.Max ? 2 : 1;
+
+    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var p = Param.PoolingParam ?? throw Error("pooling_param with a kernel size (or global_pooling) is required");
+        _method = p.Pool;
+        if (_method == PoolMethod.Stochastic)
+            throw Error("STOCHASTIC pooling is not supported yet; use MAX or AVE");
+        if (_method != PoolMethod.Max && _method != PoolMethod.Ave)
+            throw Error($"unknown pooling method {(int)_method}");
+        _global = p.GlobalPooling;
+        _round = p.RoundMode;
+        _geo = ConvGeometry.FromPooling(p, Error);
+        if (_global && (_geo.PadH != 0 || _geo.PadW != 0 || _geo.StrideH != 1 || _geo.StrideW != 1))
+            throw Error($"global_pooling takes pad 0 and stride 1, got pad {_geo.PadH}×{_geo.PadW}, stride {_geo.StrideH}×{_geo.StrideW}");
+        if (!_global && (_geo.PadH >= _geo.KernelH || _geo.PadW >= _geo.KernelW))
+            throw Error($"pad ({_geo.PadH}×{_geo.PadW}) must be smaller than the kernel ({_geo.KernelH}×{_geo.KernelW})");
+    }
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var b = bottom[0];
+        if (b.NumAxes != 4)
+            throw Error($"bottom \"{b.Name}\" is {b.NumAxes}-D {b.ShapeString}; pooling takes 4-D N×C×H×W blobs");
+        _num = b.Dim(0);
+        _channels = b.Dim(1);
+        _height = b.Dim(2);
+        _width = b.Dim(3);
+        if (_global) _geo = _geo with { KernelH = _height, KernelW = _width };
+        _outH = PooledSize(_height, _geo.KernelH, _geo.StrideH, _geo.PadH, "height");
+        _outW = PooledSize(_width, _geo.KernelW, _geo.StrideW, _geo.PadW, "width");
+        foreach (var t in top) t.Reshape(_num, _channels, _outH, _outW);
+        long count = (long)_num * _channels * _outH * _outW;
+        if (_method == PoolMethod.Max && _mask.Length < count) _mask = new int[count];
+    }
+
+    private int PooledSize(int input, int kernel, int stride, int pad, string axis)
+    {
+        int span = input + 2 * pad - kernel;
+        if (span < 0)
+            throw Error($"kernel {kernel} is larger than the padded input {axis} {input} + 2·{pad}");
+        int size = (_round == RoundMode.Floor ? span / stride : (span + stride - 1) / stride) + 1;
+        // The last window must start inside the image or its left padding.
+        if (pad > 0 && (size - 1) * stride >= input + pad) size--;
+        return size;
+    }
+
+    private bool Parallel(out int blocks)
+    {
+        int planes = _num * _channels;
+        long work = (long)planes * _outH * _outW * _geo.KernelH * _geo.KernelW;
+        blocks = Math.Min(planes, WorkerPool.Threads);
+        return blocks > 1 && work >= ParallelWork;
+    }
+
+    // ---- forward -------------------------------------------------------------------------
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        int planes = _num * _channels;
+        if (planes == 0) return;
+        var maskTop = top.Count > 1 ? top[1] : null;
+        if (Parallel(out int blocks))
+            WorkerPool.For(blocks, (Layer: this, Bottom: bottom[0], Top: top[0], Mask: maskTop, blocks, planes), static (b, st) =>
+                st.Layer.ForwardPlanes((int)((long)st.planes * b / st.blocks), (int)((long)st.planes * (b + 1) / st.blocks), st.Bottom, st.Top, st.Mask));
+        else
+            ForwardPlanes(0, planes, bottom[0], top[0], maskTop);
+    }
+
+    private void ForwardPlanes(int first, int end, Blob bottom, Blob top, Blob? maskTop)
+    {
+        int inPlane = _height * _width, outPlane = _outH * _outW;
+        for (int pl = first; pl < end; pl++)
+        {
+            ReadOnlySpan<float> src = bottom.Data.Slice(pl * inPlane, inPlane);
+            var dst = top.Data.Slice(pl * outPlane, outPlane);
+            if (_method == PoolMethod.Max)
+            {
+                var mask = _mask.AsSpan(pl * outPlane, outPlane);
+                MaxPlane(src, dst, mask);
+                if (maskTop != null)
+                {
+                    var m = maskTop.Data.Slice(pl * outPlane, outPlane);
+                    for (int i = 0; i < outPlane; i++) m[i] = mask[i];
+                }
+            }
+            else
+            {
+                AvePlane(src, dst);
+            }
+        }
+    }
+
+    private void MaxPlane(ReadOnlySpan<float> src, Span<float> dst, Span<int> mask)
+    {
+        for (int ph = 0; ph < _outH; ph++)
+        {
+            int hStart = ph * _geo.StrideH - _geo.PadH;
+            int hEnd = Math.Min(hStart + _geo.KernelH, _height);
+            hStart = Math.Max(hStart, 0);
+            for (int pw = 0; pw < _outW; pw++)
+            {
+                int wStart = pw * _geo.StrideW - _geo.PadW;
+                int wEnd = Math.Min(wStart + _geo.KernelW, _width);
+                wStart = Math.Max(wStart, 0);
+                float best = float.MinValue;
+                int arg = -1;
+                for (int h = hStart; h < hEnd; h++)
+                    for (int w = wStart; w < wEnd; w++)
+                    {
+                        int idx = h * _width + w;
+                        if (src[idx] > best || arg < 0)
+                        {
+                            best = src[idx];
+                            arg = idx;
+                        }
+                    }
+                dst[ph * _outW + pw] = best;
+                mask[ph * _outW + pw] = arg;
+            }
+        }
+    }
+
+    private void AvePlane(ReadOnlySpan<float> src, Span<float> dst)
+    {
+        for (int ph = 0; ph < _outH; ph++)
+        {
+            int hStart = ph * _geo.StrideH - _geo.PadH;
+            int hEnd = Math.Min(hStart + _geo.KernelH, _height + _geo.PadH);
+            int poolH = hEnd - hStart;
+            hStart = Math.Max(hStart, 0);
+            hEnd = Math.Min(hEnd, _height);
+            for (int pw = 0; pw < _outW; pw++)
+            {
+                int wStart = pw * _geo.StrideW - _geo.PadW;
+                int wEnd = Math.Min(wStart + _geo.KernelW, _width + _geo.PadW);
+                int poolSize = poolH * (wEnd - wStart);
+                wStart = Math.Max(wStart, 0);
+                wEnd = Math.Min(wEnd, _width);
+                float sum = 0;
+                for (int h = hStart; h < hEnd; h++)
+                    for (int w = wStart; w < wEnd; w++)
+                        sum += src[h * _width + w];
+                dst[ph * _outW + pw] = sum / poolSize;
+            }
+        }
+    }
+
+    // ---- backward ------------------------------------------------------------------------
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        int planes = _num * _channels;
+        if (planes == 0) return;
+        if (Parallel(out int blocks))
+            WorkerPool.For(blocks, (Layer: this, Top: top[0], Bottom: bottom[0], blocks, planes), static (b, st) =>
+                st.Layer.BackwardPlanes((int)((long)st.planes * b / st.blocks), (int)((long)st.planes * (b + 1) / st.blocks), st.Top, st.Bottom));
+        else
+            BackwardPlanes(0, planes, top[0], bottom[0]);
+    }
+
+    private void BackwardPlanes(int first, int end, Blob top, Blob bottom)
+    {
+        int inPlane = _height * _width, outPlane = _outH * _outW;
+        for (int pl = first; pl < end; pl++)
+        {
+            ReadOnlySpan<float> topDiff = top.Diff.Slice(pl * outPlane, outPlane);
+            var diff = bottom.Diff.Slice(pl * inPlane, inPlane);
+            diff.Clear();
+            if (_method == PoolMethod.Max)
+            {
+                ReadOnlySpan<int> mask = _mask.AsSpan(pl * outPlane, outPlane);
+                for (int i = 0; i < outPlane; i++)
+                    if (mask[i] >= 0) diff[mask[i]] += topDiff[i];
+                continue;
+            }
+            for (int ph = 0; ph < _outH; ph++)
+            {
+                int hStart = ph * _geo.StrideH - _geo.PadH;
+                int hEnd = Math.Min(hStart + _geo.KernelH, _height + _geo.PadH);
+                int poolH = hEnd - hStart;
+                hStart = Math.Max(hStart, 0);
+                hEnd = Math.Min(hEnd, _height);
+                for (int pw = 0; pw < _outW; pw++)
+                {
+                    int wStart = pw * _geo.StrideW - _geo.PadW;
+                    int wEnd = Math.Min(wStart + _geo.KernelW, _width + _geo.PadW);
+                    int poolSize = poolH * (wEnd - wStart);
+                    wStart = Math.Max(wStart, 0);
+                    wEnd = Math.Min(wEnd, _width);
+                    float g = topDiff[ph * _outW + pw] / poolSize;
+                    for (int h = hStart; h < hEnd; h++)
+                        for (int w = wStart; w < wEnd; w++)
+                            diff[h * _width + w] += g;
+                }
+            }
+        }
+    }
+}
