@@ -49,6 +49,30 @@ public class ConvolutionLayerTests
     }
 
     [Test]
+    public void PrototextFormsGiveTheSameGeometry()
+    {
+        var b = TestData.Random("data", [1, 2, 9, 8]);
+        var (repeated, t1) = SetUp(TestData.Layer("""
+            name: "c" type: "Convolution"
+            convolution_param { num_output: 3 kernel_size: 3 kernel_size: 2 stride: 2 stride: 1 pad: 1 pad: 0
+                                dilation: 2 weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.5 } }
+            """), [b]);
+        var (perAxis, t2) = SetUp(TestData.Layer("""
+            name: "c" type: "Convolution"
+            convolution_param { num_output: 3 kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 1 pad_h: 1 pad_w: 0
+                                dilation: 2 dilation: 2 weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.5 } }
+            """), [b]);
+        // (9 + 2 − 5) / 2 + 1 = 4, (8 − 3) / 1 + 1 = 6.
+        Assert.That(t1[0].Shape, Is.EqualTo(new[] { 1, 3, 4, 6 }));
+        Assert.That(t2[0].Shape, Is.EqualTo(new[] { 1, 3, 4, 6 }));
+        Assert.That(repeated.Blobs[0].Data.ToArray(), Is.EqualTo(perAxis.Blobs[0].Data.ToArray()));
+        Assert.That(repeated.Blobs[1].Data.ToArray(), Is.All.EqualTo(0.5f));
+        repeated.Forward([b], t1);
+        perAxis.Forward([b], t2);
+        Assert.That(t1[0].Data.ToArray(), Is.EqualTo(t2[0].Data.ToArray()));
+    }
+
+    [Test]
     public void OutputSizeUsesDilatedExtent()
     {
         var b = TestData.Random("b", [1, 2, 10, 11]);

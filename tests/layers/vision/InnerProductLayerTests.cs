@@ -40,6 +40,18 @@ public class InnerProductLayerTests
     }
 
     [Test]
+    public void PrototextForm()
+    {
+        var (layer, tops) = SetUp(TestData.Layer("""
+            name: "fc" type: "InnerProduct"
+            inner_product_param { num_output: 4 axis: 2 transpose: true weight_filler { type: "gaussian" std: 0.1 } }
+            """), [TestData.Random("data", [2, 3, 5])]);
+        Assert.That(tops[0].Shape, Is.EqualTo(new[] { 2, 3, 4 }));
+        Assert.That(layer.Blobs[0].Shape, Is.EqualTo(new[] { 5, 4 }));
+        Assert.That(layer.Blobs[0].Data.ToArray(), Has.Some.Not.EqualTo(0f));
+    }
+
+    [Test]
     public void ForwardIsWeightedSumPlusBias()
     {
         var b = TestData.FromValues("data", [2, 3], 1, 2, 3, 4, 5, 6);

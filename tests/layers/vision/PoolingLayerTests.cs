@@ -48,6 +48,17 @@ public class PoolingLayerTests
     }
 
     [Test]
+    public void PrototextForm()
+    {
+        var (layer, tops) = SetUp(TestData.Layer("""
+            name: "pool1" type: "Pooling" pooling_param { pool: AVE kernel_h: 3 kernel_w: 2 stride: 2 pad_h: 1 pad_w: 0 round_mode: FLOOR }
+            """), [TestData.Random("data", [1, 1, 8, 7])]);
+        Assert.That(layer, Is.InstanceOf<PoolingLayer>());
+        // floor((8 + 2 − 3) / 2) + 1 = 4; floor((7 − 2) / 2) + 1 = 3.
+        Assert.That(tops[0].Shape, Is.EqualTo(new[] { 1, 1, 4, 3 }));
+    }
+
+    [Test]
     public void FloorRoundingAndPaddedLastWindowRule()
     {
         // 7 wide, kernel 2, stride 2: ceil((7 − 2) / 2) + 1 = 4; floor gives 3.
