@@ -26,6 +26,9 @@ public sealed class ConvolutionLayer : Layer
     /// <summary>Floats the partial parameter-gradient buffers may take together.</summary>
     private const long PartialBudget = 16L << 20;
 
+    /// <summary>An image with at least this much work and fewer images than threads: GEMMs go parallel instead.</summary>
+    private const long SerialImageFlops = 4L << 20;
+
     private ConvGeometry _geo;
     private int _numOutput, _group;
     private bool _biasTerm;
@@ -123,8 +126,12 @@ public sealed class ConvolutionLayer : Layer
         _outPerGroup = _numOutput / _group;
         _colSize = checked(_kernelDim * _group * _outSpatial);
 
-        // Worker slots, each with a column buffer (none needed for 1×1).
-        _slots = Math.Max(1, Math.Min(_num, WorkerPool.Threads));
+        // Worker slots, each with a column buffer (none needed for 1×1). Images run in parallel
+        // when there are enough of them or each is small; otherwise one image at a time, and the
+        // GEMMs spread over the threads themselves.
+        int threads = WorkerPool.Threads;
+        long imageFlops = 2L * _numOutput * _outSpatial * _kernelDim;
+        _slots = _num >= threads || imageFlops < SerialImageFlops ? Math.Max(1, Math.Min(_num, threads)) : 1;
         if (_cols.Length < _slots) Array.Resize(ref _cols, _slots);
         for (int s = 0; s < _slots; s++)
         {
