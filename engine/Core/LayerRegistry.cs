@@ -44,8 +44,11 @@ public static class LayerRegistry
 
     private static string Suggest(string type)
     {
-        var close = Types.FirstOrDefault(t => string.Equals(t, type, StringComparison.OrdinalIgnoreCase));
-        return close != null ? $" (did you mean \"{close}\"? types are case-sensitive)" : "";
+        var close = Engine.Text.Suggestions.Closest(type, Types);
+        if (close == null) return "";
+        return string.Equals(close, type, StringComparison.OrdinalIgnoreCase)
+            ? $" (did you mean \"{close}\"? types are case-sensitive)"
+            : $" (did you mean \"{close}\"?)";
     }
 
     private static void Scan(Assembly assembly)

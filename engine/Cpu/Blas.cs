@@ -1,30 +1,644 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Engine.Cpu;
 
-// Stub until the cpu branch lands: plain loops with the final signatures.
-public static class Blas
+/// <summary>
+/// Row-major single-precision BLAS: <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, ReadOnlySpan{float}, float, Span{float})"/>
+/// and <see cref="Sgemv"/>.
+/// </summary>
+/// <remarks>
+/// <para>Sgemm packs panels of op(A) and op(B) into per-thread buffers and runs a register-blocked
+/// micro-kernel (AVX-512, AVX2+FMA, or portable 128-bit vectors) with cache blocking over k
+/// (<see cref="KC"/>) and n (<see cref="NC"/>). Large products are split across
+/// <see cref="WorkerPool"/> threads by blocks of rows or columns of C, never along k, so every element
+/// of C is computed by the same sequence of operations whatever the thread count: results are
+/// reproducible bit for bit with any <see cref="WorkerPool.Threads"/>.</para>
+/// <para>C must not overlap A or B. With beta = 0, C is overwritten (NaNs in it are ignored);
+/// with alpha = 0 or k = 0, A and B are not read and C becomes beta·C.</para>
+/// </remarks>
+public static unsafe partial class Blas
 {
-    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c)
+    /// <summary>Depth of a packed panel (the k-block); its steps are balanced so no block is tiny.</summary>
+    internal const int KC = 320;
+
+    /// <summary>Width of a packed B block (kc × NC floats, meant to stay in L2).</summary>
+    internal const int NC = 512;
+
+    /// <summary>Height of a packed A block (MC × kc floats); a multiple of every kernel's tile height.</summary>
+    internal const int MC = 144;
+
+    /// <summary>Products with m·n·k below this stay on the calling thread.</summary>
+    internal const long ParallelThreshold = 1L << 17;
+
+    /// <summary>Which micro-kernel family runs the products.</summary>
+    internal enum KernelKind
     {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
-            {
-                float s = 0;
-                for (int p = 0; p < k; p++)
-                    s += (transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]);
-                c[i * n + j] = alpha * s + (beta == 0 ? 0 : beta * c[i * n + j]);
-            }
+        /// <summary>The fastest the hardware supports.</summary>
+        Auto,
+        /// <summary>AVX-512: 12×32 tiles of two 16-float vectors.</summary>
+        Vector512,
+        /// <summary>AVX2 + FMA: 6×16 tiles.</summary>
+        Vector256,
+        /// <summary>128-bit vectors (SSE, NEON, or emulated): 4×8 tiles.</summary>
+        Portable,
     }
 
+    /// <summary>Tests and benchmarks force a kernel family here; <see cref="KernelKind.Auto"/> (the
+    /// default) picks the best supported one.</summary>
+    internal static KernelKind ForceKernel { get; set; } = KernelKind.Auto;
+
+    /// <summary>Whether this machine can run <paramref name="kind"/>.</summary>
+    internal static bool IsSupported(KernelKind kind) => kind switch
+    {
+        KernelKind.Auto or KernelKind.Portable => true,
+        KernelKind.Vector512 => Avx512F.IsSupported,
+        KernelKind.Vector256 => Avx2.IsSupported && Fma.IsSupported,
+        _ => false,
+    };
+
+    /// <summary>The family <see cref="KernelKind.Auto"/> resolves to here.</summary>
+    /// <remarks>AVX-512 is used wherever it exists, even where .NET reports Vector512 as not
+    /// accelerated (it says so on Intel parts that lower their clock under AVX-512): this kernel still
+    /// runs 2–3× faster than the AVX2 one there.</remarks>
+    internal static KernelKind BestKernel { get; } =
+        IsSupported(KernelKind.Vector512) ? KernelKind.Vector512
+        : IsSupported(KernelKind.Vector256) ? KernelKind.Vector256
+        : KernelKind.Portable;
+
+    /// <summary>The family a call made now would use.</summary>
+    internal static KernelKind ActiveKernel
+    {
+        get
+        {
+            var kind = ForceKernel;
+            if (kind == KernelKind.Auto) return BestKernel;
+            if (!IsSupported(kind)) throw new NotSupportedException($"GEMM kernel {kind} is not supported on this CPU");
+            return kind;
+        }
+    }
+
+    // ---- public API -----------------------------------------------------------------------
+
+    /// <summary>
+    /// C(m×n) = alpha·op(A)·op(B) + beta·C for contiguous row-major matrices: A is stored m×k
+    /// (k×m when <paramref name="transA"/>), B is stored k×n (n×k when <paramref name="transB"/>),
+    /// C is m×n.
+    /// </summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c)
+        => Sgemm(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n);
+
+    /// <summary>
+    /// C = alpha·op(A)·op(B) + beta·C with explicit leading dimensions (row strides, in floats):
+    /// element (i, j) of the stored A is a[i·lda + j], and likewise for B and C.
+    /// </summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "must be ≥ 0");
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be ≥ 0");
+        CheckMatrix(c, m, n, ldc, nameof(c), nameof(ldc));
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleMatrix(c, m, n, ldc, beta);
+            return;
+        }
+        CheckMatrix(a, transA ? k : m, transA ? m : k, lda, nameof(a), nameof(lda));
+        CheckMatrix(b, transB ? n : k, transB ? k : n, ldb, nameof(b), nameof(ldb));
+
+        var kernels = KernelSet.For(ActiveKernel);
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var job = new GemmJob
+            {
+                Kernels = kernels, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+                A = pa, Lda = lda, B = pb, Ldb = ldb, C = pc, Ldc = ldc,
+            };
+            int threads = WorkerPool.Threads;
+            if (threads > 1 && (long)m * n * k >= ParallelThreshold && job.Split(threads))
+                WorkerPool.For(job.Parts, job, static (i, j) => j.RunPart(i));
+            else
+                GemmSerial(kernels, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+        }
+    }
+
+    /// <summary>
+    /// y = alpha·op(A)·x + beta·y, A stored m×n row-major (contiguous). op(A) = A (x has n
+    /// elements, y has m) or, with <paramref name="transA"/>, Aᵀ (x has m, y has n). beta = 0
+    /// overwrites y.
+    /// </summary>
     public static void Sgemv(bool transA, int m, int n, float alpha, ReadOnlySpan<float> a,
         ReadOnlySpan<float> x, float beta, Span<float> y)
     {
-        int rows = transA ? n : m, inner = transA ? m : n;
-        for (int i = 0; i < rows; i++)
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "must be ≥ 0");
+        int xLen = transA ? m : n, yLen = transA ? n : m;
+        if (x.Length < xLen) throw new ArgumentException($"x has {x.Length} elements; op(A) needs {xLen}", nameof(x));
+        if (y.Length < yLen) throw new ArgumentException($"y has {y.Length} elements; op(A) gives {yLen}", nameof(y));
+        if (yLen == 0) return;
+        y = y[..yLen];
+        if (xLen == 0 || alpha == 0f)
         {
-            float s = 0;
-            for (int p = 0; p < inner; p++) s += (transA ? a[p * n + i] : a[i * n + p]) * x[p];
-            y[i] = alpha * s + (beta == 0 ? 0 : beta * y[i]);
+            ScaleMatrix(y, 1, yLen, yLen, beta);
+            return;
         }
+        if (a.Length < (long)m * n) throw new ArgumentException($"a has {a.Length} elements; an {m}×{n} matrix needs {(long)m * n}", nameof(a));
+
+        fixed (float* pa = a, px = x, py = y)
+        {
+            var job = new GemvJob { TransA = transA, M = m, N = n, Alpha = alpha, Beta = beta, A = pa, X = px, Y = py };
+            int threads = WorkerPool.Threads;
+            // Split y into contiguous pieces; each element's arithmetic is the same whoever runs it.
+            int grain = transA ? 256 : 64;
+            int parts = (long)m * n >= (1L << 18) ? Math.Min(threads, (yLen + grain - 1) / grain) : 1;
+            if (parts > 1)
+            {
+                job.Chunk = ((yLen + parts - 1) / parts + 15) & ~15;
+                parts = (yLen + job.Chunk - 1) / job.Chunk;
+                WorkerPool.For(parts, job, static (i, j) => j.Run(i));
+            }
+            else
+            {
+                job.Chunk = yLen;
+                job.Run(0);
+            }
+        }
+    }
+
+    // ---- argument checks and trivial cases ---------------------------------------------------
+
+    private static void CheckMatrix(ReadOnlySpan<float> s, int rows, int cols, int ld, string name, string ldName)
+    {
+        if (ld < Math.Max(1, cols))
+            throw new ArgumentOutOfRangeException(ldName, ld, $"leading dimension must be ≥ {Math.Max(1, cols)}");
+        if (rows == 0 || cols == 0) return;
+        long need = (long)(rows - 1) * ld + cols;
+        if (s.Length < need)
+            throw new ArgumentException($"{name} has {s.Length} elements; a {rows}×{cols} matrix with leading dimension {ld} needs {need}", name);
+    }
+
+    private static void ScaleMatrix(Span<float> c, int m, int n, int ldc, float beta)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else if (beta != 1f) TensorPrimitives.Multiply(row, beta, row);
+        }
+    }
+
+    // ---- threading -----------------------------------------------------------------------
+
+    private struct GemmJob
+    {
+        public KernelSet Kernels;
+        public bool TransA, TransB;
+        public int M, N, K;
+        public float Alpha, Beta;
+        public float* A, B, C;
+        public int Lda, Ldb, Ldc;
+        public bool ByColumns;
+        public int Chunk, Parts;
+
+        /// <summary>Chooses how to cut C into at most <paramref name="threads"/> pieces of whole
+        /// tiles; false when it is too small to cut.</summary>
+        public bool Split(int threads)
+        {
+            int nr = Kernels.NR, mr = Kernels.MR;
+            int colTiles = (N + nr - 1) / nr, rowTiles = (M + mr - 1) / mr;
+            // Cutting columns makes each thread pack all of A, cutting rows all of B: cut the side
+            // whose other operand is smaller, when it has enough tiles.
+            bool cols = (long)M <= N ? colTiles >= 2 : rowTiles < 2;
+            int tiles = cols ? colTiles : rowTiles;
+            if (tiles < 2) return false;
+            int parts = Math.Min(threads, tiles);
+            int per = (tiles + parts - 1) / parts;
+            ByColumns = cols;
+            Chunk = per * (cols ? nr : mr);
+            Parts = ((cols ? N : M) + Chunk - 1) / Chunk;
+            return Parts > 1;
+        }
+
+        public readonly void RunPart(int part)
+        {
+            int start = part * Chunk;
+            if (ByColumns)
+            {
+                int n = Math.Min(Chunk, N - start);
+                float* b = TransB ? B + (nint)start * Ldb : B + start;
+                GemmSerial(Kernels, TransA, TransB, M, n, K, Alpha, A, Lda, b, Ldb, Beta, C + start, Ldc);
+            }
+            else
+            {
+                int m = Math.Min(Chunk, M - start);
+                float* a = TransA ? A + start : A + (nint)start * Lda;
+                GemmSerial(Kernels, TransA, TransB, m, N, K, Alpha, a, Lda, B, Ldb, Beta, C + (nint)start * Ldc, Ldc);
+            }
+        }
+    }
+
+    private struct GemvJob
+    {
+        public bool TransA;
+        public int M, N, Chunk;
+        public float Alpha, Beta;
+        public float* A, X, Y;
+
+        public readonly void Run(int part)
+        {
+            int yLen = TransA ? N : M;
+            int start = part * Chunk, len = Math.Min(Chunk, yLen - start);
+            var y = new Span<float>(Y + start, len);
+            if (!TransA)
+            {
+                var x = new ReadOnlySpan<float>(X, N);
+                for (int i = 0; i < len; i++)
+                {
+                    float dot = TensorPrimitives.Dot(new ReadOnlySpan<float>(A + (nint)(start + i) * N, N), x);
+                    y[i] = Beta == 0f ? Alpha * dot : Alpha * dot + Beta * y[i];
+                }
+                return;
+            }
+            // y[j] = alpha·Σ_i A[i, j]·x[i] + beta·y[j]: accumulate whole rows into a scratch sum.
+            float[] rented = ArrayPool<float>.Shared.Rent(len);
+            var sum = rented.AsSpan(0, len);
+            sum.Clear();
+            for (int i = 0; i < M; i++)
+            {
+                float xi = X[i];
+                if (xi == 0f) continue;
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(A + (nint)i * N + start, len), xi, sum, sum);
+            }
+            if (Beta == 0f) TensorPrimitives.Multiply(sum, Alpha, y);
+            else
+                for (int j = 0; j < len; j++) y[j] = Alpha * sum[j] + Beta * y[j];
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    // ---- the blocked product on one thread ----------------------------------------------------
+
+    /// <summary>
+    /// C = alpha·op(A)·op(B) + beta·C on the calling thread. Loop order: n-blocks of NC columns →
+    /// k-blocks of kc → pack the B block (kc × nc, stays in L2) → m-blocks of MC rows → pack the A
+    /// block → per A sliver (MR × kc, stays in L1) → run it against every B sliver of the block.
+    /// </summary>
+    private static void GemmSerial(KernelSet ks, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc)
+    {
+        var buffers = PackBuffers.Get();
+        float* aPack = buffers.A, bPack = buffers.B;
+        float* tile = stackalloc float[KernelSet.MaxTile];
+
+        // Balanced k-blocks: depends on k only, so every element sums in the same order everywhere.
+        int kBlocks = (k + KC - 1) / KC;
+        int kcStep = (k + kBlocks - 1) / kBlocks;
+
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += kcStep)
+            {
+                int kc = Math.Min(kcStep, k - pc);
+                float betaBlock = pc == 0 ? beta : 1f;
+
+                if (transB)
+                {
+                    for (int j = 0; j < nc;)
+                    {
+                        int w = ks.ColWidths[ks.ColIndex(nc - j)];
+                        PackTransposed(b + (jc + j) * ldb + pc, ldb, kc, w, Math.Min(w, nc - j), bPack + (nint)j * kc);
+                        j += w;
+                    }
+                }
+                else
+                {
+                    PackRowBlock(b + pc * ldb + jc, ldb, kc, nc, ks.ColWidths, bPack);
+                }
+
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    if (transA)
+                    {
+                        PackRowBlock(a + pc * lda + ic, lda, kc, mc, ks.RowWidths, aPack);
+                    }
+                    else
+                    {
+                        for (int i = 0; i < mc;)
+                        {
+                            int w = ks.RowWidths[ks.RowIndex(mc - i)];
+                            PackTransposed(a + (ic + i) * lda + pc, lda, kc, w, Math.Min(w, mc - i), aPack + (nint)i * kc);
+                            i += w;
+                        }
+                    }
+
+                    for (int i = 0; i < mc;)
+                    {
+                        int ri = ks.RowIndex(mc - i);
+                        int wa = ks.RowWidths[ri];
+                        int va = Math.Min(wa, mc - i);
+                        float* aSliver = aPack + (nint)i * kc;
+                        float* cRow = c + (ic + i) * ldc + jc;
+                        for (int j = 0; j < nc;)
+                        {
+                            int ci = ks.ColIndex(nc - j);
+                            int wb = ks.ColWidths[ci];
+                            int vb = Math.Min(wb, nc - j);
+                            var kernel = ks.Kernel(ri, ci);
+                            if (va == wa && vb == wb)
+                            {
+                                kernel(kc, aSliver, bPack + (nint)j * kc, cRow + j, ldc, alpha, betaBlock);
+                            }
+                            else
+                            {
+                                // Edge tile: compute the padded tile aside, then merge the valid part with the
+                                // same arithmetic the kernels use (alpha·t + beta·c, unfused).
+                                kernel(kc, aSliver, bPack + (nint)j * kc, tile, wb, 1f, 0f);
+                                for (int r = 0; r < va; r++)
+                                {
+                                    float* t = tile + r * wb, q = cRow + r * ldc + j;
+                                    if (betaBlock == 0f)
+                                        for (int s = 0; s < vb; s++) q[s] = alpha * t[s];
+                                    else
+                                        for (int s = 0; s < vb; s++) q[s] = alpha * t[s] + betaBlock * q[s];
+                                }
+                            }
+                            j += wb;
+                        }
+                        i += wa;
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- packing -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Packs a block of <paramref name="kc"/> source rows × <paramref name="cols"/> columns whose rows
+    /// are contiguous (src[p·ld + j]) into slivers: the sliver starting at column j, of width w
+    /// (chosen from <paramref name="widths"/> as the kernels will), lands at dst + j·kc as
+    /// dst[j·kc + p·w + r] = src[p·ld + j + r], zero-padded past <paramref name="cols"/>. Walks the
+    /// source row by row, so strided rows are each read once, in order.
+    /// </summary>
+    private static void PackRowBlock(float* src, nint ld, int kc, int cols, int[] widths, float* dst)
+    {
+        int w0 = widths[0];
+        int full = cols / w0 * w0;
+        for (int p = 0; p < kc; p++, src += ld)
+        {
+            int j = 0;
+            float* d = dst + (nint)p * w0;
+            nint step = (nint)kc * w0;
+            switch (w0)
+            {
+                case 32:
+                    for (; j < full; j += 32, d += step)
+                    {
+                        Vector256.Store(Vector256.Load(src + j), d);
+                        Vector256.Store(Vector256.Load(src + j + 8), d + 8);
+                        Vector256.Store(Vector256.Load(src + j + 16), d + 16);
+                        Vector256.Store(Vector256.Load(src + j + 24), d + 24);
+                    }
+                    break;
+                case 16:
+                    for (; j < full; j += 16, d += step)
+                    {
+                        Vector256.Store(Vector256.Load(src + j), d);
+                        Vector256.Store(Vector256.Load(src + j + 8), d + 8);
+                    }
+                    break;
+                case 12:
+                    for (; j < full; j += 12, d += step)
+                    {
+                        Vector256.Store(Vector256.Load(src + j), d);
+                        Vector128.Store(Vector128.Load(src + j + 8), d + 8);
+                    }
+                    break;
+                case 8:
+                    for (; j < full; j += 8, d += step)
+                        Vector256.Store(Vector256.Load(src + j), d);
+                    break;
+                default:
+                    for (; j < full; j += w0, d += step)
+                        for (int r = 0; r < w0; r++) d[r] = src[j + r];
+                    break;
+            }
+            while (j < cols)
+            {
+                int w = widths[KernelSet.Pick(widths, cols - j)];
+                int valid = Math.Min(w, cols - j);
+                float* e = dst + (nint)j * kc + (nint)p * w;
+                int r = 0;
+                for (; r + 8 <= valid; r += 8) Vector256.Store(Vector256.Load(src + j + r), e + r);
+                for (; r < valid; r++) e[r] = src[j + r];
+                for (; r < w; r++) e[r] = 0f;
+                j += w;
+            }
+        }
+    }
+
+    /// <summary>dst[p·w + r] = src[r·ld + p] for r &lt; valid, 0 for valid ≤ r &lt; w; p &lt; kc:
+    /// a transposing pack, in 8×8 (AVX) or 4×4 (SSE) blocks where it can.</summary>
+    private static void PackTransposed(float* src, nint ld, int kc, int w, int valid, float* dst)
+    {
+        int r = 0;
+        if (Avx.IsSupported)
+        {
+            for (; r + 8 <= valid; r += 8)
+            {
+                float* s = src + r * ld;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8) Transpose8x8(s + p, ld, dst + (nint)p * w + r, w);
+                for (; p < kc; p++)
+                    for (int q = 0; q < 8; q++) dst[(nint)p * w + r + q] = s[q * ld + p];
+            }
+        }
+        if (Sse.IsSupported)
+        {
+            for (; r + 4 <= valid; r += 4)
+            {
+                float* s = src + r * ld;
+                int p = 0;
+                for (; p + 4 <= kc; p += 4) Transpose4x4(s + p, ld, dst + (nint)p * w + r, w);
+                for (; p < kc; p++)
+                    for (int q = 0; q < 4; q++) dst[(nint)p * w + r + q] = s[q * ld + p];
+            }
+        }
+        for (; r < valid; r++)
+        {
+            float* s = src + r * ld;
+            for (int p = 0; p < kc; p++) dst[(nint)p * w + r] = s[p];
+        }
+        if (valid < w)
+            for (int p = 0; p < kc; p++)
+                new Span<float>(dst + (nint)p * w + valid, w - valid).Clear();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* s, nint ld, float* d, nint dld)
+    {
+        var r0 = Avx.LoadVector256(s);
+        var r1 = Avx.LoadVector256(s + ld);
+        var r2 = Avx.LoadVector256(s + 2 * ld);
+        var r3 = Avx.LoadVector256(s + 3 * ld);
+        var r4 = Avx.LoadVector256(s + 4 * ld);
+        var r5 = Avx.LoadVector256(s + 5 * ld);
+        var r6 = Avx.LoadVector256(s + 6 * ld);
+        var r7 = Avx.LoadVector256(s + 7 * ld);
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44);
+        var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44);
+        var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44);
+        var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44);
+        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + dld, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 2 * dld, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 3 * dld, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 4 * dld, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 5 * dld, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 6 * dld, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 7 * dld, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4x4(float* s, nint ld, float* d, nint dld)
+    {
+        var r0 = Sse.LoadVector128(s);
+        var r1 = Sse.LoadVector128(s + ld);
+        var r2 = Sse.LoadVector128(s + 2 * ld);
+        var r3 = Sse.LoadVector128(s + 3 * ld);
+        var t0 = Sse.UnpackLow(r0, r1);
+        var t1 = Sse.UnpackLow(r2, r3);
+        var t2 = Sse.UnpackHigh(r0, r1);
+        var t3 = Sse.UnpackHigh(r2, r3);
+        Sse.Store(d, Sse.MoveLowToHigh(t0, t1));
+        Sse.Store(d + dld, Sse.MoveHighToLow(t1, t0));
+        Sse.Store(d + 2 * dld, Sse.MoveLowToHigh(t2, t3));
+        Sse.Store(d + 3 * dld, Sse.MoveHighToLow(t3, t2));
+    }
+
+    /// <summary>Per-thread packing buffers, allocated once per thread (pinned, 64-byte aligned).</summary>
+    private sealed class PackBuffers
+    {
+        [ThreadStatic] private static PackBuffers? current;
+
+        private readonly float[] storage;
+        public readonly float* A, B;
+
+        private PackBuffers()
+        {
+            const int aSize = (MC + KernelSet.MaxRows) * KC;
+            const int bSize = (NC + KernelSet.MaxCols) * KC;
+            storage = GC.AllocateUninitializedArray<float>(aSize + bSize + 32, pinned: true);
+            float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(storage));
+            p = (float*)(((nint)p + 63) & ~(nint)63);
+            A = p;
+            B = p + ((aSize + 15) & ~15);
+        }
+
+        public static PackBuffers Get() => current ??= new PackBuffers();
+    }
+
+    // ---- kernel tables -----------------------------------------------------------------------
+
+    /// <summary>A compile-time dimension for the generic micro-kernels.</summary>
+    internal interface IDim { static abstract int Value { get; } }
+    private struct D1 : IDim { public static int Value => 1; }
+    private struct D2 : IDim { public static int Value => 2; }
+    private struct D4 : IDim { public static int Value => 4; }
+    private struct D6 : IDim { public static int Value => 6; }
+    private struct D8 : IDim { public static int Value => 8; }
+    private struct D12 : IDim { public static int Value => 12; }
+    private struct D16 : IDim { public static int Value => 16; }
+    private struct D32 : IDim { public static int Value => 32; }
+
+    /// <summary>One kernel family: the tile heights and widths it offers (largest first) and a
+    /// kernel for each pair. Edges use the smallest tile that covers what is left.</summary>
+    private sealed class KernelSet
+    {
+        public const int MaxRows = 14, MaxCols = 32, MaxTile = MaxRows * MaxCols;
+
+        public readonly int[] RowWidths, ColWidths;
+        private readonly delegate*<nint, float*, float*, float*, nint, float, float, void>[] kernels;
+
+        public int MR => RowWidths[0];
+        public int NR => ColWidths[0];
+
+        private KernelSet(int[] rows, int[] cols, delegate*<nint, float*, float*, float*, nint, float, float, void>[] table)
+        {
+            RowWidths = rows;
+            ColWidths = cols;
+            kernels = table;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public delegate*<nint, float*, float*, float*, nint, float, float, void> Kernel(int rowIndex, int colIndex)
+            => kernels[rowIndex * ColWidths.Length + colIndex];
+
+        /// <summary>Index of the tile height for <paramref name="left"/> remaining rows.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int RowIndex(int left) => Pick(RowWidths, left);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int ColIndex(int left) => Pick(ColWidths, left);
+
+        public static int Pick(int[] widths, int left)
+        {
+            if (left >= widths[0]) return 0;
+            int i = widths.Length - 1;
+            while (widths[i] < left) i--;
+            return i;
+        }
+
+        private static readonly KernelSet K512 = new([12, 8, 4, 2, 1], [32, 16],
+        [
+            &Kernel512<D12, D32>, &Kernel512<D12, D16>,
+            &Kernel512<D8, D32>, &Kernel512<D8, D16>,
+            &Kernel512<D4, D32>, &Kernel512<D4, D16>,
+            &Kernel512<D2, D32>, &Kernel512<D2, D16>,
+            &Kernel512<D1, D32>, &Kernel512<D1, D16>,
+        ]);
+
+        private static readonly KernelSet K256 = new([6, 4, 2, 1], [16, 8],
+        [
+            &Kernel256<D6, D16>, &Kernel256<D6, D8>,
+            &Kernel256<D4, D16>, &Kernel256<D4, D8>,
+            &Kernel256<D2, D16>, &Kernel256<D2, D8>,
+            &Kernel256<D1, D16>, &Kernel256<D1, D8>,
+        ]);
+
+        private static readonly KernelSet K128 = new([4, 2, 1], [8, 4],
+        [
+            &Kernel128<D4, D8>, &Kernel128<D4, D4>,
+            &Kernel128<D2, D8>, &Kernel128<D2, D4>,
+            &Kernel128<D1, D8>, &Kernel128<D1, D4>,
+        ]);
+
+        public static KernelSet For(KernelKind kind) => kind switch
+        {
+            KernelKind.Vector512 => K512,
+            KernelKind.Vector256 => K256,
+            _ => K128,
+        };
     }
 }

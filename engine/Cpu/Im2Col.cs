@@ -1,42 +1,261 @@
+using System.Numerics.Tensors;
+
 namespace Engine.Cpu;
 
-// Stub until the cpu branch lands: plain loops with the final signatures.
+/// <summary>
+/// im2col / col2im with Caffe's exact semantics: zero padding, strides, dilation, and Caffe's
+/// layout of the column buffer, so a convolution is one GEMM of the weights (out × C·kH·kW) with
+/// the columns (C·kH·kW × outH·outW).
+/// </summary>
+/// <remarks>
+/// Column row (c·kH + kh)·kW + kw, column oh·outW + ow holds the image value at channel c, row
+/// oh·strideH − padH + kh·dilationH, column ow·strideW − padW + kw·dilationW, or 0 outside the image.
+/// The N-D versions use the same layout generalised (kernel offsets and output positions in
+/// row-major order, the last axis fastest).
+/// </remarks>
 public static class Im2Col
 {
-    public static void Forward(ReadOnlySpan<float> image, int channels, int height, int width, int kernelH, int kernelW,
-        int padH, int padW, int strideH, int strideW, int dilationH, int dilationW, Span<float> columns)
+    /// <summary>Caffe's output extent: (input + 2·pad − (dilation·(kernel − 1) + 1)) / stride + 1,
+    /// with C's truncating division.</summary>
+    public static int OutputSize(int input, int kernel, int pad, int stride, int dilation)
     {
-        int outH = (height + 2 * padH - (dilationH * (kernelH - 1) + 1)) / strideH + 1;
-        int outW = (width + 2 * padW - (dilationW * (kernelW - 1) + 1)) / strideW + 1;
-        int row = 0;
-        for (int c = 0; c < channels; c++)
-            for (int kh = 0; kh < kernelH; kh++)
-                for (int kw = 0; kw < kernelW; kw++, row++)
-                    for (int oh = 0; oh < outH; oh++)
-                        for (int ow = 0; ow < outW; ow++)
-                        {
-                            int h = oh * strideH - padH + kh * dilationH, w = ow * strideW - padW + kw * dilationW;
-                            columns[(row * outH + oh) * outW + ow] =
-                                h >= 0 && h < height && w >= 0 && w < width ? image[(c * height + h) * width + w] : 0;
-                        }
+        int extent = dilation * (kernel - 1) + 1;
+        return (input + 2 * pad - extent) / stride + 1;
     }
 
-    public static void Backward(ReadOnlySpan<float> columns, int channels, int height, int width, int kernelH, int kernelW,
-        int padH, int padW, int strideH, int strideW, int dilationH, int dilationW, Span<float> image)
+    /// <summary>Unfolds one image (channels × height × width) into <paramref name="columns"/>,
+    /// (channels·kernelH·kernelW) × (outH·outW), every element written.</summary>
+    public static void Forward(ReadOnlySpan<float> image, int channels, int height, int width,
+        int kernelH, int kernelW, int padH, int padW, int strideH, int strideW, int dilationH, int dilationW,
+        Span<float> columns)
     {
-        int outH = (height + 2 * padH - (dilationH * (kernelH - 1) + 1)) / strideH + 1;
-        int outW = (width + 2 * padW - (dilationW * (kernelW - 1) + 1)) / strideW + 1;
-        image[..(channels * height * width)].Clear();
+        var g = new Geometry(channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW);
+        g.Check(image.Length, columns.Length, nameof(image), nameof(columns));
+        int outSize = g.OutH * g.OutW;
         int row = 0;
         for (int c = 0; c < channels; c++)
+        {
+            var plane = image.Slice(c * height * width, height * width);
             for (int kh = 0; kh < kernelH; kh++)
+            {
                 for (int kw = 0; kw < kernelW; kw++, row++)
-                    for (int oh = 0; oh < outH; oh++)
-                        for (int ow = 0; ow < outW; ow++)
+                {
+                    var dst = columns.Slice(row * outSize, outSize);
+                    int ih = kh * dilationH - padH, iwBase = kw * dilationW - padW;
+                    g.ValidColumns(iwBase, out int lo, out int hi);
+                    for (int oh = 0; oh < g.OutH; oh++, ih += strideH)
+                    {
+                        var d = dst.Slice(oh * g.OutW, g.OutW);
+                        if ((uint)ih >= (uint)height)
                         {
-                            int h = oh * strideH - padH + kh * dilationH, w = ow * strideW - padW + kw * dilationW;
-                            if (h >= 0 && h < height && w >= 0 && w < width)
-                                image[(c * height + h) * width + w] += columns[(row * outH + oh) * outW + ow];
+                            d.Clear();
+                            continue;
                         }
+                        var src = plane.Slice(ih * width, width);
+                        d[..lo].Clear();
+                        if (strideW == 1)
+                            src.Slice(iwBase + lo, hi - lo).CopyTo(d[lo..hi]);
+                        else
+                            for (int ow = lo, iw = iwBase + lo * strideW; ow < hi; ow++, iw += strideW) d[ow] = src[iw];
+                        d[hi..].Clear();
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>col2im, the adjoint of <see cref="Forward"/>: zeroes <paramref name="image"/>
+    /// (channels × height × width), then adds every column element into the pixel it was read
+    /// from (elements that came from padding are dropped), in Caffe's order.</summary>
+    public static void Backward(ReadOnlySpan<float> columns, int channels, int height, int width,
+        int kernelH, int kernelW, int padH, int padW, int strideH, int strideW, int dilationH, int dilationW,
+        Span<float> image)
+    {
+        var g = new Geometry(channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW);
+        g.Check(image.Length, columns.Length, nameof(image), nameof(columns));
+        image[..(channels * height * width)].Clear();
+        int outSize = g.OutH * g.OutW;
+        int row = 0;
+        for (int c = 0; c < channels; c++)
+        {
+            var plane = image.Slice(c * height * width, height * width);
+            for (int kh = 0; kh < kernelH; kh++)
+            {
+                for (int kw = 0; kw < kernelW; kw++, row++)
+                {
+                    var src = columns.Slice(row * outSize, outSize);
+                    int ih = kh * dilationH - padH, iwBase = kw * dilationW - padW;
+                    g.ValidColumns(iwBase, out int lo, out int hi);
+                    for (int oh = 0; oh < g.OutH; oh++, ih += strideH)
+                    {
+                        if ((uint)ih >= (uint)height) continue;
+                        var s = src.Slice(oh * g.OutW, g.OutW);
+                        var d = plane.Slice(ih * width, width);
+                        if (strideW == 1)
+                        {
+                            var dd = d.Slice(iwBase + lo, hi - lo);
+                            TensorPrimitives.Add(dd, s[lo..hi], dd);
+                        }
+                        else
+                        {
+                            for (int ow = lo, iw = iwBase + lo * strideW; ow < hi; ow++, iw += strideW) d[iw] += s[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// N-D im2col. <paramref name="imageShape"/> is (C, d1, …, dn); <paramref name="kernel"/>,
+    /// <paramref name="pad"/>, <paramref name="stride"/>, <paramref name="dilation"/> have n entries.
+    /// <paramref name="columns"/> is (C·k1·…·kn) × (o1·…·on).
+    /// </summary>
+    public static void ForwardNd(ReadOnlySpan<float> image, ReadOnlySpan<int> imageShape, ReadOnlySpan<int> kernel,
+        ReadOnlySpan<int> pad, ReadOnlySpan<int> stride, ReadOnlySpan<int> dilation, Span<float> columns)
+        => Nd(image, columns, imageShape, kernel, pad, stride, dilation, toColumns: true);
+
+    /// <summary>N-D col2im, the adjoint of <see cref="ForwardNd"/>: zeroes <paramref name="image"/>
+    /// (C·d1·…·dn elements) then accumulates <paramref name="columns"/> into it.</summary>
+    public static void BackwardNd(ReadOnlySpan<float> columns, ReadOnlySpan<int> imageShape, ReadOnlySpan<int> kernel,
+        ReadOnlySpan<int> pad, ReadOnlySpan<int> stride, ReadOnlySpan<int> dilation, Span<float> image)
+        => Nd(columns, image, imageShape, kernel, pad, stride, dilation, toColumns: false);
+
+    /// <summary>The N-D output extents for <paramref name="imageShape"/> (C, d1, …, dn).</summary>
+    public static int[] OutputShapeNd(ReadOnlySpan<int> imageShape, ReadOnlySpan<int> kernel, ReadOnlySpan<int> pad,
+        ReadOnlySpan<int> stride, ReadOnlySpan<int> dilation)
+    {
+        var shape = new int[Math.Max(0, imageShape.Length - 1)];
+        CheckNd(imageShape, kernel, pad, stride, dilation, shape);
+        return shape;
+    }
+
+    private static void CheckNd(ReadOnlySpan<int> imageShape, ReadOnlySpan<int> kernel, ReadOnlySpan<int> pad,
+        ReadOnlySpan<int> stride, ReadOnlySpan<int> dilation, Span<int> outShape)
+    {
+        int n = imageShape.Length - 1;
+        if (n < 1) throw new ArgumentException("image shape needs a channel count and at least one spatial axis", nameof(imageShape));
+        if (kernel.Length != n || pad.Length != n || stride.Length != n || dilation.Length != n)
+            throw new ArgumentException($"kernel, pad, stride and dilation need {n} entries each (one per spatial axis); got " +
+                                        $"{kernel.Length}, {pad.Length}, {stride.Length}, {dilation.Length}");
+        if (imageShape[0] < 0) throw new ArgumentException($"channel count {imageShape[0]} must not be negative", nameof(imageShape));
+        for (int d = 0; d < n; d++)
+        {
+            if (imageShape[d + 1] < 0) throw new ArgumentException($"image extent {imageShape[d + 1]} (axis {d}) must not be negative", nameof(imageShape));
+            if (kernel[d] < 1) throw new ArgumentException($"kernel {kernel[d]} (axis {d}) must be at least 1", nameof(kernel));
+            if (stride[d] < 1) throw new ArgumentException($"stride {stride[d]} (axis {d}) must be at least 1", nameof(stride));
+            if (dilation[d] < 1) throw new ArgumentException($"dilation {dilation[d]} (axis {d}) must be at least 1", nameof(dilation));
+            if (pad[d] < 0) throw new ArgumentException($"pad {pad[d]} (axis {d}) must not be negative", nameof(pad));
+            outShape[d] = OutputSize(imageShape[d + 1], kernel[d], pad[d], stride[d], dilation[d]);
+            if (outShape[d] < 1)
+                throw new ArgumentException($"kernel {kernel[d]} (dilation {dilation[d]}, pad {pad[d]}) does not fit image extent {imageShape[d + 1]} (axis {d})");
+        }
+    }
+
+    /// <summary>Walks every (column row, output position) pair in Caffe's order; copies image →
+    /// columns (<paramref name="toColumns"/>) or accumulates columns → image.</summary>
+    private static void Nd(ReadOnlySpan<float> src, Span<float> dst, ReadOnlySpan<int> imageShape, ReadOnlySpan<int> kernel,
+        ReadOnlySpan<int> pad, ReadOnlySpan<int> stride, ReadOnlySpan<int> dilation, bool toColumns)
+    {
+        int n = Math.Max(1, imageShape.Length - 1);
+        Span<int> outShape = n <= 16 ? stackalloc int[n] : new int[n];
+        CheckNd(imageShape, kernel, pad, stride, dilation, outShape);
+
+        long imageSize = imageShape[0], kernelSize = 1, colSpatial = 1;
+        for (int d = 0; d < n; d++)
+        {
+            imageSize *= imageShape[d + 1];
+            kernelSize *= kernel[d];
+            colSpatial *= outShape[d];
+        }
+        long columnsSize = imageShape[0] * kernelSize * colSpatial;
+        var (image, columns) = toColumns ? (src.Length, dst.Length) : (dst.Length, src.Length);
+        if (image < imageSize) throw new ArgumentException($"image has {image} elements; its shape needs {imageSize}", nameof(image));
+        if (columns < columnsSize) throw new ArgumentException($"columns has {columns} elements; {imageShape[0] * kernelSize}×{colSpatial} needs {columnsSize}", nameof(columns));
+        if (!toColumns) dst[..(int)imageSize].Clear();
+
+        Span<int> offset = n <= 16 ? stackalloc int[n] : new int[n];
+        Span<int> pos = n <= 16 ? stackalloc int[n] : new int[n];
+        int rows = (int)(imageShape[0] * kernelSize);
+        int col = 0;
+        for (int row = 0; row < rows; row++)
+        {
+            int rest = row;
+            for (int d = n - 1; d >= 0; d--)
+            {
+                offset[d] = rest % kernel[d];
+                rest /= kernel[d];
+            }
+            int channel = (int)(row / kernelSize);
+            pos.Clear();
+            for (long i = 0; i < colSpatial; i++, col++)
+            {
+                int index = channel;
+                bool inside = true;
+                for (int d = 0; d < n; d++)
+                {
+                    int x = pos[d] * stride[d] - pad[d] + offset[d] * dilation[d];
+                    if ((uint)x >= (uint)imageShape[d + 1])
+                    {
+                        inside = false;
+                        break;
+                    }
+                    index = index * imageShape[d + 1] + x;
+                }
+                if (toColumns) dst[col] = inside ? src[index] : 0f;
+                else if (inside) dst[index] += src[col];
+                for (int d = n - 1; d >= 0; d--)
+                {
+                    if (++pos[d] < outShape[d]) break;
+                    pos[d] = 0;
+                }
+            }
+        }
+    }
+
+    /// <summary>Validated 2-D geometry.</summary>
+    private readonly struct Geometry
+    {
+        public readonly int Channels, Height, Width, KernelH, KernelW, StrideW, OutH, OutW;
+
+        public Geometry(int channels, int height, int width, int kernelH, int kernelW, int padH, int padW,
+            int strideH, int strideW, int dilationH, int dilationW)
+        {
+            if (channels < 0 || height < 0 || width < 0)
+                throw new ArgumentException($"image shape {channels}×{height}×{width} must not be negative");
+            if (kernelH < 1 || kernelW < 1) throw new ArgumentException($"kernel {kernelH}×{kernelW} must be at least 1×1");
+            if (strideH < 1 || strideW < 1) throw new ArgumentException($"stride {strideH}×{strideW} must be at least 1×1");
+            if (dilationH < 1 || dilationW < 1) throw new ArgumentException($"dilation {dilationH}×{dilationW} must be at least 1×1");
+            if (padH < 0 || padW < 0) throw new ArgumentException($"pad {padH}×{padW} must not be negative");
+            Channels = channels;
+            Height = height;
+            Width = width;
+            KernelH = kernelH;
+            KernelW = kernelW;
+            StrideW = strideW;
+            OutH = OutputSize(height, kernelH, padH, strideH, dilationH);
+            OutW = OutputSize(width, kernelW, padW, strideW, dilationW);
+            if (OutH < 1 || OutW < 1)
+                throw new ArgumentException($"a {kernelH}×{kernelW} kernel (dilation {dilationH}×{dilationW}, pad {padH}×{padW}) " +
+                                            $"does not fit a {height}×{width} image");
+        }
+
+        public void Check(int imageLength, int columnsLength, string imageName, string columnsName)
+        {
+            long img = (long)Channels * Height * Width;
+            long cols = (long)Channels * KernelH * KernelW * OutH * OutW;
+            if (imageLength < img) throw new ArgumentException($"image has {imageLength} elements; {Channels}×{Height}×{Width} needs {img}", imageName);
+            if (columnsLength < cols)
+                throw new ArgumentException($"columns has {columnsLength} elements; {Channels * KernelH * KernelW}×{OutH * OutW} needs {cols}", columnsName);
+        }
+
+        /// <summary>The output columns [lo, hi) whose input column iwBase + ow·strideW is inside the image.</summary>
+        public void ValidColumns(int iwBase, out int lo, out int hi)
+        {
+            lo = iwBase >= 0 ? 0 : (-iwBase + StrideW - 1) / StrideW;
+            hi = iwBase > Width - 1 ? 0 : (Width - 1 - iwBase) / StrideW + 1;
+            lo = Math.Min(lo, OutW);
+            hi = Math.Clamp(hi, lo, OutW);
+        }
     }
 }

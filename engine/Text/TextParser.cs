@@ -34,11 +34,14 @@ internal sealed partial class TextParser
             var t = _lex.Peek();
             if (t.Kind == TokenKind.End)
             {
-                if (closing == null) return;
-                throw _lex.Error(t, $"expected '{closing}' to close \"{owner}\" (opened at {opened.Line}:{opened.Column}), got end of file");
+                if (closing != null)
+                    throw _lex.Error(t, $"expected '{closing}' to close \"{owner}\" (opened at {opened.Line}:{opened.Column}), got end of file");
+                CheckRequired(message, t);
+                return;
             }
             if (closing != null && t.Is(closing.Value))
             {
+                CheckRequired(message, t);
                 _lex.Next();
                 return;
             }
@@ -58,6 +61,16 @@ internal sealed partial class TextParser
             // Fields may be separated by ',' or ';'.
             var sep = _lex.Peek();
             if (sep.Is(',') || sep.Is(';')) _lex.Next();
+        }
+    }
+
+    /// <summary>proto2 <c>required</c> fields must have been given by the end of their message.</summary>
+    private void CheckRequired(IMessage message, Token end)
+    {
+        foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
+        {
+            if (field.IsRequired && !field.Accessor.HasValue(message))
+                throw _lex.Error(end, $"missing required field \"{field.Name}\" in {message.Descriptor.Name}");
         }
     }
 

@@ -21,13 +21,12 @@ public static class SolverUpgrader
     };
 
     /// <summary>The type string for a deprecated solver_type value, e.g. ADAGRAD → "AdaGrad".</summary>
-    public static string TypeString(SolverParameter.Types.SolverType solverType)
-    {
-        var value = SolverParameter.Descriptor.FindFieldByName("solver_type").EnumType.FindValueByNumber((int)solverType);
-        return value != null && TypeByEnumName.TryGetValue(value.Name, out var s)
-            ? s
-            : throw new EngineException($"unknown solver_type {(int)solverType}");
-    }
+    public static string TypeString(SolverParameter.Types.SolverType solverType) =>
+        TypeByEnumName.TryGetValue(EnumName(solverType), out var s) ? s : throw new EngineException($"unknown solver_type {(int)solverType}");
+
+    private static string EnumName(SolverParameter.Types.SolverType solverType) =>
+        SolverParameter.Descriptor.FindFieldByName("solver_type").EnumType.FindValueByNumber((int)solverType)?.Name
+        ?? ((int)solverType).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// The upgraded solver as a new message (<paramref name="solver"/> is unchanged). Giving both
@@ -40,17 +39,9 @@ public static class SolverUpgrader
         var result = solver.Clone();
         if (result.HasSolverType)
         {
-            var enumName = SolverParameter.Descriptor.FindFieldByName("solver_type").EnumType
-                .FindValueByNumber((int)result.SolverType)?.Name ?? ((int)result.SolverType).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            string type;
-            try
-            {
-                type = TypeString(result.SolverType);
-            }
-            catch (EngineException e)
-            {
-                throw new EngineException($"{sourceName}: {e.Message}");
-            }
+            string enumName = EnumName(result.SolverType);
+            if (!TypeByEnumName.TryGetValue(enumName, out var type))
+                throw new EngineException($"{sourceName}: unknown solver_type {enumName}");
             if (result.HasType && result.Type != type)
             {
                 throw new EngineException(

@@ -247,6 +247,16 @@ public class ProtoTextErrorTests
         Expect<ConvolutionParameter>("kernel_size: [1, ]", 1, 18, "expected an integer for field \"kernel_size\" (uint32), got \"]\"");
 
     [Test]
+    public void MissingRequiredField()
+    {
+        // No Caffe message has required fields; protobuf's own descriptor messages do.
+        Expect<Google.Protobuf.Reflection.UninterpretedOption>("name { name_part: \"a\" }", 1, 23,
+            "missing required field \"is_extension\" in NamePart");
+        Expect<Google.Protobuf.Reflection.UninterpretedOption.Types.NamePart>("is_extension: true", 1, 19,
+            "missing required field \"name_part\" in NamePart");
+    }
+
+    [Test]
     public void ColumnsCountTabsAsOneAndLinesAfterComments()
     {
         var e = Fails<NetParameter>("# comment with { and \"\n\tlayer {\n\t\tnmae: \"x\"\n\t}\n");

@@ -1,0 +1,148 @@
+// GEMM throughput benchmark for Engine.Cpu.Blas.Sgemm.
+//
+//   dotnet run -c Release --project bench/GemmBench -- [--threads 1,2] [--kernel auto|512|256|portable|all]
+//                                                      [--seconds 0.5] [--shape MxNxK[:NT]]...
+//
+// Prints GFLOP/s (2·m·n·k / best time per call) for each shape, kernel family and thread count.
+// The default shapes are a 1024³ square, a few other squares, and the products a LeNet training
+// step (batch 64) issues.
+using System.Diagnostics;
+using System.Globalization;
+using Engine.Cpu;
+
+var threadCounts = new List<int> { 1, Environment.ProcessorCount };
+var kinds = new List<Blas.KernelKind> { Blas.KernelKind.Auto };
+double seconds = 0.5;
+var shapes = new List<Shape>();
+
+for (int i = 0; i < args.Length; i++)
+{
+    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+    switch (args[i])
+    {
+        case "--threads":
+            threadCounts = Next().Split(',').Select(int.Parse).ToList();
+            break;
+        case "--kernel":
+            kinds = Next() switch
+            {
+                "auto" => [Blas.KernelKind.Auto],
+                "512" => [Blas.KernelKind.Vector512],
+                "256" => [Blas.KernelKind.Vector256],
+                "portable" => [Blas.KernelKind.Portable],
+                "all" => [Blas.KernelKind.Vector512, Blas.KernelKind.Vector256, Blas.KernelKind.Portable],
+                var s => throw new ArgumentException($"unknown kernel {s}"),
+            };
+            break;
+        case "--seconds":
+            seconds = double.Parse(Next(), CultureInfo.InvariantCulture);
+            break;
+        case "--shape":
+            shapes.Add(Shape.Parse(Next()));
+            break;
+        default:
+            Console.Error.WriteLine($"unknown argument {args[i]}");
+            return 2;
+    }
+}
+threadCounts = threadCounts.Distinct().ToList();
+kinds = kinds.Where(Blas.IsSupported).ToList();
+
+if (shapes.Count == 0)
+{
+    shapes.AddRange(
+    [
+        new("square 1024", 1024, 1024, 1024),
+        new("square 512", 512, 512, 512),
+        new("square 256", 256, 256, 256),
+        new("square 1024 TN", 1024, 1024, 1024, true, false),
+        new("square 1024 NT", 1024, 1024, 1024, false, true),
+        new("conv1 fwd", 20, 576, 25),
+        new("conv1 wgrad", 20, 25, 576, false, true),
+        new("conv2 fwd", 50, 64, 500),
+        new("conv2 wgrad", 50, 500, 64, false, true),
+        new("conv2 dgrad", 500, 64, 50, true, false),
+        new("ip1 fwd", 64, 500, 800, false, true),
+        new("ip1 wgrad", 500, 800, 64, true, false),
+        new("ip1 dgrad", 64, 800, 500),
+        new("ip2 fwd", 64, 10, 500, false, true),
+        new("ip2 wgrad", 10, 500, 64, true, false),
+        new("ip2 dgrad", 64, 500, 10),
+    ]);
+}
+
+Console.WriteLine($"CPU: {Environment.ProcessorCount} threads; AVX-512F {System.Runtime.Intrinsics.X86.Avx512F.IsSupported}, " +
+                  $"Vector512 accelerated {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}; auto kernel = {Blas.BestKernel}");
+Console.Write($"{"shape",-16} {"m×n×k",-16} {"op",-3}");
+foreach (var kind in kinds)
+    foreach (int t in threadCounts)
+        Console.Write($" {KindName(kind) + " t" + t,12}");
+Console.WriteLine("   (GFLOP/s)");
+
+foreach (var s in shapes)
+{
+    var rng = new Random(1);
+    var a = new float[(long)s.M * s.K];
+    var b = new float[(long)s.K * s.N];
+    var c = new float[(long)s.M * s.N];
+    foreach (var arr in new[] { a, b }) for (int i = 0; i < arr.Length; i++) arr[i] = (float)(rng.NextDouble() - 0.5);
+    Console.Write($"{s.Name,-16} {$"{s.M}×{s.N}×{s.K}",-16} {(s.TransA ? "T" : "N") + (s.TransB ? "T" : "N"),-3}");
+    foreach (var kind in kinds)
+    {
+        foreach (int t in threadCounts)
+        {
+            Blas.ForceKernel = kind;
+            WorkerPool.Threads = t;
+            double best = Measure(() => Blas.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, b, 0f, c), seconds);
+            double gflops = 2.0 * s.M * s.N * s.K / best / 1e9;
+            Console.Write($" {gflops,12:F1}");
+        }
+    }
+    Console.WriteLine();
+}
+return 0;
+
+static string KindName(Blas.KernelKind k) => k switch
+{
+    Blas.KernelKind.Vector512 => "v512",
+    Blas.KernelKind.Vector256 => "v256",
+    Blas.KernelKind.Portable => "v128",
+    _ => "auto",
+};
+
+// Best time per call: batches of calls sized to ~2 ms (short, so some run undisturbed on a busy machine), repeated for the time budget.
+static double Measure(Action run, double seconds)
+{
+    for (int i = 0; i < 3; i++) run(); // warm up (JIT tiers, buffers)
+    var sw = Stopwatch.StartNew();
+    int reps = 1;
+    while (true)
+    {
+        sw.Restart();
+        for (int i = 0; i < reps; i++) run();
+        if (sw.Elapsed.TotalSeconds > 0.002) break;
+        reps *= 2;
+    }
+    double best = double.MaxValue;
+    var total = Stopwatch.StartNew();
+    do
+    {
+        sw.Restart();
+        for (int i = 0; i < reps; i++) run();
+        best = Math.Min(best, sw.Elapsed.TotalSeconds / reps);
+    } while (total.Elapsed.TotalSeconds < seconds);
+    return best;
+}
+
+internal sealed record Shape(string Name, int M, int N, int K, bool TransA = false, bool TransB = false)
+{
+    // "MxNxK" or "MxNxK:TN" (op letters for A and B).
+    public static Shape Parse(string s)
+    {
+        var parts = s.Split(':');
+        var d = parts[0].Split('x').Select(int.Parse).ToArray();
+        if (d.Length != 3) throw new ArgumentException($"shape {s}: want MxNxK[:NN|NT|TN|TT]");
+        bool ta = parts.Length > 1 && parts[1][0] == 'T', tb = parts.Length > 1 && parts[1].Length > 1 && parts[1][1] == 'T';
+        return new Shape(s, d[0], d[1], d[2], ta, tb);
+    }
+}

@@ -1,0 +1,122 @@
+using Google.Protobuf;
+using Engine.Core;
+using Engine.Proto;
+using NUnit.Framework;
+
+namespace Engine.Tests.Core;
+
+[TestFixture]
+public class BlobTests
+{
+    [Test]
+    public void ShapeCountsAndLegacyAccessors()
+    {
+        var b = new Blob("b", 2, 3, 4, 5);
+        Assert.That(b.Count, Is.EqualTo(120));
+        Assert.That(b.CountFrom(1), Is.EqualTo(60));
+        Assert.That(b.CountRange(1, 3), Is.EqualTo(12));
+        Assert.That((b.Num, b.Channels, b.Height, b.Width), Is.EqualTo((2, 3, 4, 5)));
+        Assert.That(b.Dim(-1), Is.EqualTo(5));
+        var v = new Blob("v", 7, 9);
+        Assert.That((v.Num, v.Channels, v.Height, v.Width), Is.EqualTo((1, 1, 7, 9)));
+    }
+
+    [Test]
+    public void ShrinkingKeepsTheBufferAndGrowingKeepsTheData()
+    {
+        var b = new Blob("b", 10);
+        var array = b.DataArray;
+        b.Data[3] = 5;
+        b.Reshape(4);
+        Assert.That(b.DataArray, Is.SameAs(array));
+        b.Reshape(20);
+        Assert.That(b.Data[3], Is.EqualTo(5f));
+    }
+
+    [Test]
+    public void AxisOutOfRangeNamesTheBlob()
+    {
+        var e = Assert.Throws<EngineException>(() => new Blob("conv1", 2, 3).Dim(3))!;
+        Assert.That(e.Message, Does.Contain("\"conv1\""));
+    }
+
+    [Test]
+    public void LegacyFourDShapeMatchesTheLastAxes()
+    {
+        // An InnerProduct weight saved by old Caffe as 1×1×M×K loads into an M×K blob.
+        var w = new Blob("w", 3, 2);
+        var old = new BlobProto { Num = 1, Channels = 1, Height = 3, Width = 2, Data = { 1, 2, 3, 4, 5, 6 } };
+        Assert.That(w.ShapeMatches(old));
+        w.FromProto(old, reshape: false);
+        Assert.That(w.Data.ToArray(), Is.EqualTo(new float[] { 1, 2, 3, 4, 5, 6 }));
+        Assert.That(w.ShapeMatches(new BlobProto { Num = 1, Channels = 1, Height = 2, Width = 3 }), Is.False);
+    }
+
+    [Test]
+    public void DoubleDataIsRead()
+    {
+        var b = new Blob("b");
+        b.FromProto(new BlobProto { Shape = new BlobShape { Dim = { 2 } }, DoubleData = { 0.5, -1.25 } });
+        Assert.That(b.Data.ToArray(), Is.EqualTo(new[] { 0.5f, -1.25f }));
+    }
+
+    [Test]
+    public void ProtoRoundTrip()
+    {
+        var b = new Blob("b", 2, 2);
+        new float[] { 1, 2, 3, 4 }.CopyTo(b.Data);
+        new float[] { 5, 6, 7, 8 }.CopyTo(b.Diff);
+        var c = new Blob("c");
+        c.FromProto(BlobProto.Parser.ParseFrom(b.ToProto(writeDiff: true).ToByteArray()));
+        Assert.That(c.Shape, Is.EqualTo(new[] { 2, 2 }));
+        Assert.That(c.Data.ToArray(), Is.EqualTo(new float[] { 1, 2, 3, 4 }));
+        Assert.That(c.Diff.ToArray(), Is.EqualTo(new float[] { 5, 6, 7, 8 }));
+    }
+
+    [Test]
+    public void StoredCountMismatchIsAnError()
+    {
+        var b = new Blob("w", 3);
+        var e = Assert.Throws<EngineException>(() => b.FromProto(new BlobProto { Shape = new BlobShape { Dim = { 3 } }, Data = { 1, 2 } }, reshape: false))!;
+        Assert.That(e.Message, Does.Contain("\"w\""));
+    }
+}
+
+[TestFixture]
+public class RngTests
+{
+    [Test]
+    public void StateRoundTripContinuesTheSequence()
+    {
+        var a = new Rng(42);
+        for (int i = 0; i < 10; i++) a.NextUInt64();
+        var state = a.SaveState();
+        var expected = Enumerable.Range(0, 5).Select(_ => a.NextUInt64()).ToArray();
+        var b = new Rng(0);
+        b.LoadState(state);
+        Assert.That(Enumerable.Range(0, 5).Select(_ => b.NextUInt64()).ToArray(), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void UniformAndIntsAreInRangeAndRoughlyUniform()
+    {
+        var r = new Rng(7);
+        var counts = new int[10];
+        for (int i = 0; i < 100000; i++)
+        {
+            float f = r.NextFloat();
+            Assert.That(f, Is.GreaterThanOrEqualTo(0f).And.LessThan(1f));
+            counts[r.NextInt(10)]++;
+        }
+        Assert.That(counts, Is.All.InRange(9500, 10500));
+    }
+
+    [Test]
+    public void ShuffleIsAPermutation()
+    {
+        var items = Enumerable.Range(0, 100).ToArray();
+        new Rng(3).Shuffle<int>(items);
+        Assert.That(items, Is.EquivalentTo(Enumerable.Range(0, 100)));
+        Assert.That(items, Is.Not.EqualTo(Enumerable.Range(0, 100)));
+    }
+}
