@@ -1,0 +1,179 @@
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// What Caffe's classification losses share: bottom 0 holds one score or probability per class
+/// along `axis` (outer × C × inner), bottom 1 one integer label per outer·inner position; the top
+/// is the scalar loss. loss_param gives ignore_label (those positions add no loss and get no
+/// gradient), normalization (FULL: outer·inner, VALID: the non-ignored count, BATCH_SIZE: outer,
+/// NONE: 1; the deprecated `normalize` means VALID when true, BATCH_SIZE when false; the divisor
+/// is at least 1) and, as an extension, class_weight (one weight per class: each position's loss
+/// and gradient are multiplied by the weight of its label; the normalizer still counts positions).
+/// No gradient flows to the labels.
+/// </summary>
+public abstract class LabelLossLayer : Layer
+{
+    /// <summary>C's FLT_MIN, the floor under a probability before its log (as Caffe).</summary>
+    protected const float FltMin = 1.17549435e-38f;
+
+    protected LabelLossLayer(LayerParameter param) : base(param) { }
+
+    public override int ExactBottoms => 2;
+    public override int MinTops => 1;
+    public override bool IsLoss => true;
+    public override bool AllowForceBackward(int bottomIndex) => bottomIndex != 1;
+    public override bool CanBackward(int bottomIndex) => bottomIndex != 1;
+
+    protected int Outer { get; private set; }
+    protected int Channels { get; private set; }
+    protected int Inner { get; private set; }
+    protected LossParameter.Types.NormalizationMode Normalization { get; private set; } = LossParameter.Types.NormalizationMode.Valid;
+    protected bool HasIgnoreLabel { get; private set; }
+    protected int IgnoreLabel { get; private set; }
+
+    /// <summary>Non-ignored positions in the last forward pass.</summary>
+    protected int ValidCount { get; set; }
+
+    private float[] _classWeights = [];
+    private string _labelsName = "";
+
+    /// <summary>The class axis as the file gives it (softmax_param.axis, default 1).</summary>
+    protected virtual int AxisParam => Param.SoftmaxParam?.Axis ?? 1;
+
+    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var lp = Param.LossParam;
+        HasIgnoreLabel = lp?.HasIgnoreLabel ?? false;
+        IgnoreLabel = lp?.IgnoreLabel ?? 0;
+        if (lp == null) Normalization = LossParameter.Types.NormalizationMode.Valid;
+        else if (!lp.HasNormalization && lp.HasNormalize)
+            Normalization = lp.Normalize ? LossParameter.Types.NormalizationMode.Valid : LossParameter.Types.NormalizationMode.BatchSize;
+        else Normalization = lp.Normalization;
+        _classWeights = lp?.ClassWeight.ToArray() ?? [];
+    }
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Blob scores = bottom[0], labels = bottom[1];
+        _labelsName = labels.Name;
+        if (scores.NumAxes == 0 || labels.NumAxes == 0 || scores.Dim(0) != labels.Dim(0))
+            throw Error($"the data \"{scores.Name}\" {scores.ShapeString} and the labels \"{labels.Name}\" {labels.ShapeString} must have the same first dimension");
+        int axis = AxisParam;
+        if (axis < -scores.NumAxes || axis >= scores.NumAxes)
+            throw Error($"axis {axis} is out of range for the {scores.NumAxes}-D bottom \"{scores.Name}\" {scores.ShapeString}");
+        if (axis < 0) axis += scores.NumAxes;
+        Outer = (int)scores.CountRange(0, axis);
+        Channels = scores.Dim(axis);
+        Inner = (int)scores.CountFrom(axis + 1);
+        if ((long)Outer * Inner != labels.Count)
+            throw Error($"{labels.Count} labels in \"{labels.Name}\" {labels.ShapeString} for {(long)Outer * Inner} predictions in \"{scores.Name}\" {scores.ShapeString}: " +
+                        $"with the class axis {axis}, an (N, C, H, W) prediction needs N·H·W labels with integer values in 0..C−1");
+        if (_classWeights.Length > 0 && _classWeights.Length != Channels)
+            throw Error($"loss_param has {_classWeights.Length} class_weight values for {Channels} classes");
+        top[0].Reshape([]);
+    }
+
+    /// <summary>
+    /// The label at position k (k = outer index·inner + inner index) as Caffe reads it (truncated
+    /// to an integer), or −1 when it is the ignore_label; an error when outside [0, C).
+    /// </summary>
+    protected int LabelAt(ReadOnlySpan<float> labels, int k)
+    {
+        float value = labels[k];
+        int label = (int)value;
+        if (HasIgnoreLabel && label == IgnoreLabel) return -1;
+        if (label < 0 || label >= Channels)
+            throw Error($"label {Log.Num(value)} at index {k} of \"{_labelsName}\" is outside the {Channels} classes [0, {Channels}){(HasIgnoreLabel ? $" and is not the ignore_label {IgnoreLabel}" : "")}");
+        return label;
+    }
+
+    protected float ClassWeight(int label) => _classWeights.Length == 0 ? 1f : _classWeights[label];
+
+    /// <summary>Σ −log(max(p_label, FLT_MIN))·class_weight over the non-ignored positions; sets <see cref="ValidCount"/>.</summary>
+    protected double NegLogLikelihood(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels)
+    {
+        int dim = Channels * Inner, valid = 0;
+        double loss = 0;
+        for (int i = 0; i < Outer; i++)
+            for (int j = 0; j < Inner; j++)
+            {
+                int label = LabelAt(labels, i * Inner + j);
+                if (label < 0) continue;
+                float p = prob[i * dim + label * Inner + j];
+                loss -= ClassWeight(label) * Math.Log(Math.Max(p, FltMin));
+                valid++;
+            }
+        ValidCount = valid;
+        return loss;
+    }
+
+    /// <summary>The divisor of the summed loss for this normalization mode, at least 1 (Caffe's get_normalizer).</summary>
+    protected float Normalizer(int validCount)
+    {
+        double n = Normalization switch
+        {
+            LossParameter.Types.NormalizationMode.Full => (double)Outer * Inner,
+            LossParameter.Types.NormalizationMode.Valid => validCount,
+            LossParameter.Types.NormalizationMode.BatchSize => Outer,
+            LossParameter.Types.NormalizationMode.None => 1,
+            _ => throw Error($"unknown loss_param.normalization {Normalization}"),
+        };
+        return (float)Math.Max(1.0, n);
+    }
+
+    /// <summary>The gradient scale for this pass: the top's loss weight over the normalizer.</summary>
+    protected float GradientScale(Blob lossTop) => lossTop.Diff[0] / Normalizer(ValidCount);
+
+    /// <summary>
+    /// The fused softmax/log-loss gradient: diff = (p − onehot(label))·scale·class_weight[label];
+    /// zero at ignored positions.
+    /// </summary>
+    protected void FusedGradient(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels, Span<float> diff, float scale)
+    {
+        int dim = Channels * Inner;
+        TensorPrimitives.Multiply(prob, scale, diff);
+        for (int i = 0; i < Outer; i++)
+            for (int j = 0; j < Inner; j++)
+            {
+                int label = LabelAt(labels, i * Inner + j);
+                int at = i * dim + j;
+                if (label < 0)
+                {
+                    for (int c = 0; c < Channels; c++) diff[at + c * Inner] = 0;
+                    continue;
+                }
+                diff[at + label * Inner] -= scale;
+                float w = ClassWeight(label);
+                if (w != 1f)
+                    for (int c = 0; c < Channels; c++) diff[at + c * Inner] *= w;
+            }
+    }
+
+    /// <summary>
+    /// The gradient of −log p alone: −scale·class_weight / max(p_label, FLT_MIN) at the label,
+    /// zero elsewhere and at ignored positions.
+    /// </summary>
+    protected void LogGradient(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels, Span<float> diff, float scale)
+    {
+        int dim = Channels * Inner;
+        diff.Clear();
+        for (int i = 0; i < Outer; i++)
+            for (int j = 0; j < Inner; j++)
+            {
+                int label = LabelAt(labels, i * Inner + j);
+                if (label < 0) continue;
+                int at = i * dim + label * Inner + j;
+                diff[at] = -scale * ClassWeight(label) / Math.Max(prob[at], FltMin);
+            }
+    }
+
+    /// <summary>Rejects a gradient request for the labels.</summary>
+    protected void CheckNoLabelGradient(IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown.Count > 1 && propagateDown[1])
+            throw Error($"cannot back-propagate to the labels \"{bottom[1].Name}\" (bottom 1)");
+    }
+}

@@ -1,0 +1,25 @@
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Base of the elementwise layers (Caffe's NeuronLayer): one bottom, one top shaped like it.
+/// The top may be the bottom itself (in place); subclasses then compute backward from the top
+/// data, or from the bottom data where in place leaves it meaningful.
+/// </summary>
+public abstract class NeuronLayer : Layer
+{
+    protected NeuronLayer(LayerParameter param) : base(param) { }
+
+    public override int ExactBottoms => 1;
+    public override int ExactTops => 1;
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (!ReferenceEquals(top[0], bottom[0])) top[0].ReshapeLike(bottom[0]);
+    }
+
+    /// <summary>Whether the layer computes in place (its top is its bottom).</summary>
+    protected static bool InPlace(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) => ReferenceEquals(top[0], bottom[0]);
+}

@@ -1,0 +1,101 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Rectified linear unit: y = max(x, 0) + negative_slope·min(x, 0) (leaky with a slope).
+/// Backward: dx = dy where x &gt; 0, negative_slope·dy elsewhere (Caffe's convention at 0).
+/// In place the bottom data holds y, which has the sign of x for any slope ≥ 0, so the same
+/// test works; a negative slope in place keeps the derivative from forward instead.
+/// </summary>
+[LayerType("ReLU")]
+public sealed class ReLULayer : NeuronLayer
+{
+    private float _slope;
+    private float[] _derivative = [];
+
+    public ReLULayer(LayerParameter param) : base(param) { }
+
+    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        _slope = Param.ReluParam?.NegativeSlope ?? 0f;
+        if (!float.IsFinite(_slope)) throw Error($"relu_param.negative_slope must be finite, got {_slope}");
+    }
+
+    private bool KeepsDerivative(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) => _slope < 0 && InPlace(bottom, top);
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        base.Reshape(bottom, top);
+        if (KeepsDerivative(bottom, top) && _derivative.Length < bottom[0].Count) _derivative = new float[bottom[0].Count];
+    }
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        ReadOnlySpan<float> x = bottom[0].Data;
+        Span<float> y = top[0].Data;
+        if (KeepsDerivative(bottom, top)) SelectBySign(x, 1f, _slope, _derivative.AsSpan(0, x.Length));
+        if (_slope == 0f) TensorPrimitives.Max(x, 0f, y);
+        else ScaleNegatives(x, _slope, y);
+    }
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        ReadOnlySpan<float> dy = top[0].Diff;
+        Span<float> dx = bottom[0].Diff;
+        if (KeepsDerivative(bottom, top))
+            TensorPrimitives.Multiply(dy, _derivative.AsSpan(0, dy.Length), dx);
+        else
+            MaskedGradient(bottom[0].Data, dy, _slope, dx);
+    }
+
+    /// <summary>y = x where x &gt; 0, slope·x elsewhere.</summary>
+    private static void ScaleNegatives(ReadOnlySpan<float> x, float slope, Span<float> y)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var s = new Vector<float>(slope);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = new Vector<float>(x[i..]);
+                Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, v * s).CopyTo(y[i..]);
+            }
+        }
+        for (; i < x.Length; i++) y[i] = x[i] > 0 ? x[i] : slope * x[i];
+    }
+
+    /// <summary>dx = dy where x &gt; 0, slope·dy elsewhere.</summary>
+    private static void MaskedGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, float slope, Span<float> dx)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var s = new Vector<float>(slope);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var g = new Vector<float>(dy[i..]);
+                Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(x[i..]), Vector<float>.Zero), g, g * s).CopyTo(dx[i..]);
+            }
+        }
+        for (; i < x.Length; i++) dx[i] = x[i] > 0 ? dy[i] : slope * dy[i];
+    }
+
+    /// <summary>out = positive where x &gt; 0, other elsewhere.</summary>
+    private static void SelectBySign(ReadOnlySpan<float> x, float positive, float other, Span<float> result)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var p = new Vector<float>(positive);
+            var o = new Vector<float>(other);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+                Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(x[i..]), Vector<float>.Zero), p, o).CopyTo(result[i..]);
+        }
+        for (; i < x.Length; i++) result[i] = x[i] > 0 ? positive : other;
+    }
+}

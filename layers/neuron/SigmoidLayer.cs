@@ -1,0 +1,37 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Logistic sigmoid: y = 1 / (1 + e^−x). Backward from the top data, so it works in place:
+/// dx = dy·y·(1 − y).
+/// </summary>
+[LayerType("Sigmoid")]
+public sealed class SigmoidLayer : NeuronLayer
+{
+    public SigmoidLayer(LayerParameter param) : base(param) { }
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        TensorPrimitives.Sigmoid(bottom[0].Data, top[0].Data);
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        ReadOnlySpan<float> y = top[0].Data;
+        ReadOnlySpan<float> dy = top[0].Diff;
+        Span<float> dx = bottom[0].Diff;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = new Vector<float>(y[i..]);
+                (new Vector<float>(dy[i..]) * v * (Vector<float>.One - v)).CopyTo(dx[i..]);
+            }
+        }
+        for (; i < y.Length; i++) dx[i] = dy[i] * y[i] * (1f - y[i]);
+    }
+}
