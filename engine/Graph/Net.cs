@@ -122,6 +122,7 @@ public sealed class Net
                 available.Remove(name);
                 bool need = blobNeedBackward[blob] || (forceBackward && layer.AllowForceBackward(b));
                 if (lp.PropagateDown.Count > 0 && !lp.PropagateDown[b]) need = false;
+                if (!layer.CanBackward(b)) need = false;
                 bottomNeed[b] = need;
                 needBackward |= need;
             }

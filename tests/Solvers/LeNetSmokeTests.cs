@@ -24,7 +24,8 @@ public class LeNetSmokeTests
         param.MaxIter = 300;
         param.Snapshot = 0;
         param.SnapshotAfterTrain = false;
-        param.TestInterval = 0;
+        param.TestInterval = 1_000_000;
+        param.TestInitialization = false;
         param.TestIter[0] = 20;
         param.RandomSeed = 1;
         var solver = SolverFactory.Create(param, quiet: true);
