@@ -10,5 +10,5 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
 fi
-dotnet build EngineCli.csproj -c Release -o bin/engine --nologo -v quiet
+dotnet build EngineCli.csproj -c Release -o bin/engine --nologo -v quiet -clp:NoSummary
 exec bin/engine/engine train --solver nets/lenet/lenet_solver.prototxt "$@"
