@@ -11,7 +11,7 @@ public static partial class NpyFile
 {
     public static (int[] shape, float[] data) Read(string path)
     {
-        if (!File.Exists(path)) throw new EngineException($"{path}: no such file");
+        InputFile.MustExist(path);
         using var s = File.OpenRead(path);
         using var r = new BinaryReader(s);
         var magic = r.ReadBytes(6);

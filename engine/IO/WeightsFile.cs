@@ -24,7 +24,7 @@ public static class WeightsFile
 
     public static T Read<T>(string path, MessageParser<T> parser) where T : IMessage<T>
     {
-        if (!File.Exists(path)) throw new EngineException($"{path}: no such file");
+        InputFile.MustExist(path);
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);

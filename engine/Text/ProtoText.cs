@@ -27,7 +27,7 @@ public static class ProtoText
     /// <summary>Reads and parses a text file; a missing file is an <see cref="EngineException"/> "path: no such file".</summary>
     public static T ParseFile<T>(string path) where T : IMessage<T>, new()
     {
-        if (!File.Exists(path)) throw new EngineException($"{path}: no such file");
+        Engine.IO.InputFile.MustExist(path);
         string text;
         try
         {

@@ -25,7 +25,7 @@ public static class IdxFile
     {
         if (!File.Exists(path))
         {
-            string where = Path.IsPathRooted(path) ? "" : $" (relative paths are read from the current directory, {Directory.GetCurrentDirectory()})";
+            string where = Engine.IO.InputFile.WhereRelative(path);
             throw error(Directory.Exists(path)
                 ? $"{what} \"{path}\" is a directory; backend IDX reads one IDX file (e.g. train-images-idx3-ubyte.gz)"
                 : $"{what} \"{path}\": no such file{where}");

@@ -137,4 +137,25 @@ public class SnapshotResumeTests
         Assert.That(ip1.Blobs.Select(b => string.Join("x", b.Shape.Dim)), Is.EqualTo(new[] { "10x36", "10" }));
         Assert.That(ip1.Blobs[0].Data, Has.Count.EqualTo(360));
     }
+
+    [Test]
+    public void StopRequestEndsAfterTheIterationWithAFinalSnapshot()
+    {
+        var s = SolverFactory.Create(Solver(NetText(), "f", 20), quiet: true);
+        s.Request(SignalEffect.Stop); // what Ctrl-C does with --sigint-effect stop
+        s.Solve();
+        Assert.That(s.Iter, Is.EqualTo(1));
+        Assert.That(File.Exists(Path.Combine(_dir, "f_iter_1.caffemodel")) && File.Exists(Path.Combine(_dir, "f_iter_1.solverstate")));
+    }
+
+    [Test]
+    public void SnapshotRequestSnapshotsAndGoesOn()
+    {
+        var s = SolverFactory.Create(Solver(NetText(), "g", 12), quiet: true);
+        s.Request(SignalEffect.Snapshot);
+        s.Solve();
+        Assert.That(s.Iter, Is.EqualTo(12));
+        var files = Directory.GetFiles(_dir, "g_iter_*.caffemodel").Select(Path.GetFileName).Order().ToList();
+        Assert.That(files, Is.EqualTo(new[] { "g_iter_1.caffemodel", "g_iter_10.caffemodel", "g_iter_12.caffemodel" }));
+    }
 }
