@@ -82,6 +82,36 @@ public abstract class Layer
 
     public virtual void LoadState(byte[] state) => Rng.LoadState(state);
 
+    /// <summary>
+    /// Create the weight blob (and a bias of <paramref name="biasCount"/> values, when non-zero)
+    /// from their fillers; when the blobs already exist (set before set-up, or a layer with
+    /// several bottoms set up again) check their shapes instead.
+    /// </summary>
+    protected void SetUpWeights(int[] weightShape, FillerParameter? weightFiller, int biasCount, FillerParameter? biasFiller)
+    {
+        if (Blobs.Count > 0)
+        {
+            int expected = biasCount > 0 ? 2 : 1;
+            if (Blobs.Count != expected)
+                throw Error($"has {Blobs.Count} parameter blobs, expected {expected} (bias_term: {(biasCount > 0 ? "true" : "false")})");
+            if (!Blobs[0].ShapeEquals(weightShape))
+                throw Error($"weight shape {Blobs[0].ShapeString} does not match ({string.Join(" ", weightShape)})");
+            if (biasCount > 0 && !Blobs[1].ShapeEquals([biasCount]))
+                throw Error($"bias shape {Blobs[1].ShapeString} does not match ({biasCount})");
+            return;
+        }
+        var weight = new Blob("", weightShape);
+        Filler.Fill(weight, weightFiller, FillerRng, Name);
+        Blobs.Add(weight);
+        if (biasCount > 0)
+        {
+            var bias = new Blob("", biasCount);
+            Filler.Fill(bias, biasFiller, FillerRng, Name);
+            Blobs.Add(bias);
+        }
+        ParamPropagateDown = Enumerable.Repeat(true, Blobs.Count).ToArray();
+    }
+
     /// <summary>A user-facing error that names this layer.</summary>
     protected EngineException Error(string message) => new($"layer \"{Name}\" ({Type}): {message}");
 

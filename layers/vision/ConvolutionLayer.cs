@@ -68,27 +68,7 @@ public sealed class ConvolutionLayer : Layer
             throw Error($"num_output ({_numOutput}) must be divisible by group ({_group})");
 
         int[] weightShape = [_numOutput, _channels / _group, _geo.KernelH, _geo.KernelW];
-        if (Blobs.Count > 0)
-        {
-            int expected = _biasTerm ? 2 : 1;
-            if (Blobs.Count != expected)
-                throw Error($"has {Blobs.Count} parameter blobs, expected {expected} (bias_term: {(_biasTerm ? "true" : "false")})");
-            if (!Blobs[0].ShapeEquals(weightShape))
-                throw Error($"weight shape {Blobs[0].ShapeString} does not match ({string.Join(" ", weightShape)})");
-            if (_biasTerm && !Blobs[1].ShapeEquals([_numOutput]))
-                throw Error($"bias shape {Blobs[1].ShapeString} does not match ({_numOutput})");
-            return;
-        }
-        var weight = new Blob("", weightShape);
-        Filler.Fill(weight, p.WeightFiller, FillerRng, Name);
-        Blobs.Add(weight);
-        if (_biasTerm)
-        {
-            var bias = new Blob("", _numOutput);
-            Filler.Fill(bias, p.BiasFiller, FillerRng, Name);
-            Blobs.Add(bias);
-        }
-        ParamPropagateDown = Enumerable.Repeat(true, Blobs.Count).ToArray();
+        SetUpWeights(weightShape, p.WeightFiller, _biasTerm ? _numOutput : 0, p.BiasFiller);
     }
 
     private void CheckAxes(Blob b, ConvolutionParameter p)
