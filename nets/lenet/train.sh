@@ -10,5 +10,9 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
 fi
-dotnet build EngineCli.csproj -c Release -o bin/engine --nologo -v quiet -clp:NoSummary
+log=$(mktemp)
+if ! dotnet build EngineCli.csproj -c Release -o bin/engine --nologo > "$log" 2>&1; then
+  cat "$log"; exit 1
+fi
+rm -f "$log"
 exec bin/engine/engine train --solver nets/lenet/lenet_solver.prototxt "$@"
