@@ -158,6 +158,42 @@ public class RecurrentLayerTests
             AssertClose(layer.Blobs[p].Diff, once[p].Select(v => 2 * v).ToArray(), $"param {p}", 1e-5);
     }
 
+    [TestCase("LSTM")]
+    [TestCase("RNN")]
+    public void ForwardAndBackwardDoNotAllocate(string type)
+    {
+        int states = type == "LSTM" ? 2 : 1;
+        foreach (bool expose in new[] { false, true })
+        {
+            var bottoms = new List<Blob> { TestData.Random("x", [5, 3, I], 3), Cont(5, 3, Enumerable.Repeat(1f, 15).ToArray()), TestData.Random("xs", [3, 2], 4) };
+            if (expose) for (int s = 0; s < states; s++) bottoms.Add(TestData.Random($"s0_{s}", [1, 3, H], (ulong)(5 + s)));
+            var (layer, tops) = SetUp(Recurrent(type, expose: expose), bottoms.ToArray(), expose ? 1 + states : 1);
+            layer.ParamPropagateDown = Enumerable.Repeat(true, layer.Blobs.Count).ToArray();
+            var down = Enumerable.Range(0, bottoms.Count).Select(i => i != 1).ToArray();
+            void Run()
+            {
+                layer.Forward(bottoms, tops);
+                layer.Backward(tops, down, bottoms);
+            }
+            for (int i = 0; i < 5; i++) Run();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++) Run();
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, $"{type}, expose_hidden {expose}");
+        }
+    }
+
+    [Test]
+    public void LstmUnitDoesNotAllocate()
+    {
+        Blob[] bottoms = [TestData.Random("c_prev", [1, 3, H], 3), TestData.Random("x", [1, 3, 4 * H], 4), TestData.FromValues("cont", [1, 3], 1, 0, 1)];
+        var (layer, tops) = SetUp(new LayerParameter { Name = "unit", Type = "LSTMUnit" }, bottoms, 2);
+        bool[] down = [true, true, false];
+        for (int i = 0; i < 5; i++) { layer.Forward(bottoms, tops); layer.Backward(tops, down, bottoms); }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) { layer.Forward(bottoms, tops); layer.Backward(tops, down, bottoms); }
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+
     // ---- values against PyTorch -----------------------------------------------------------
 
     private static Blob Fx(string name) => TestData.Fixture($"recurrent/{name}.npy", name);
