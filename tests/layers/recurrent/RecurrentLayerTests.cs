@@ -213,6 +213,25 @@ public class RecurrentLayerTests
     }
 
     [Test]
+    public void LstmGradientsMatchTorchAutograd()
+    {
+        Blob x = Fx("lstm_x"), cont = Fx("lstm_cont");
+        var (layer, tops) = SetUp(Recurrent("LSTM", numOutput: 6), [x, cont], 1);
+        Fx("lstm_w_xc").Data.CopyTo(layer.Blobs[0].Data);
+        Fx("lstm_b_c").Data.CopyTo(layer.Blobs[1].Data);
+        Fx("lstm_w_hc").Data.CopyTo(layer.Blobs[2].Data);
+        layer.ParamPropagateDown = [true, true, true];
+        layer.Forward([x, cont], tops);
+        Fx("lstm_dy").Data.CopyTo(tops[0].Diff);
+        foreach (var b in layer.Blobs) b.Diff.Clear();
+        layer.Backward(tops, [true, false], [x, cont]);
+        AssertClose(x.Diff, Fx("lstm_dx").Data, "dx");
+        AssertClose(layer.Blobs[0].Diff, Fx("lstm_dw_xc").Data, "dW_xc");
+        AssertClose(layer.Blobs[1].Diff, Fx("lstm_db_c").Data, "db_c");
+        AssertClose(layer.Blobs[2].Diff, Fx("lstm_dw_hc").Data, "dW_hc");
+    }
+
+    [Test]
     public void LstmWithStaticInputAndRestartsMatchesTheFormula()
     {
         Blob[] bottoms = [Fx("lstm_cont_x"), Fx("lstm_cont_cont"), Fx("lstm_cont_xs")];
@@ -303,6 +322,26 @@ public class RecurrentLayerTests
         AssertClose(hT.Data, whole.AsSpan((half - 1) * N * H, N * H), "hT is the last step's h", 0);
         chunked.Forward([second, cont, hT, cT], ctops);
         AssertClose(ctops[0].Data, whole.AsSpan(half * N * H), "second chunk", 1e-6);
+    }
+
+    [Test]
+    public void InANetContGetsNoGradientEvenWithForceBackward()
+    {
+        var net = new Engine.Graph.Net(Engine.Text.ProtoText.Parse<NetParameter>("""
+            force_backward: true
+            layer { name: "in" type: "Input" top: "x" top: "cont" top: "h0" top: "c0"
+              input_param { shape { dim: 3 dim: 2 dim: 3 } shape { dim: 3 dim: 2 } shape { dim: 1 dim: 2 dim: 4 } shape { dim: 1 dim: 2 dim: 4 } } }
+            layer { name: "lstm" type: "LSTM" bottom: "x" bottom: "cont" bottom: "h0" bottom: "c0" top: "h" top: "hT" top: "cT"
+              recurrent_param { num_output: 4 expose_hidden: true weight_filler { type: "uniform" min: -0.5 max: 0.5 } } }
+            """), new NetState { Phase = Phase.Train }, quiet: true);
+        int li = net.Layers.ToList().FindIndex(l => l.Name == "lstm");
+        Assert.That(net.BottomNeedBackward[li], Is.EqualTo(new[] { true, false, true, true }));
+        TestData.Random("x", [3, 2, 3]).Data.CopyTo(net.Blob("x").Data);
+        net.Blob("cont").Data.Fill(1f);
+        net.Forward();
+        net.Blob("h").Diff.Fill(1f);
+        Assert.DoesNotThrow(() => net.Backward());
+        Assert.That(net.Blob("x").Diff.ToArray(), Has.Some.Not.EqualTo(0f));
     }
 
     // ---- errors ---------------------------------------------------------------------------
