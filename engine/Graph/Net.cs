@@ -166,7 +166,9 @@ public sealed class Net
             for (int p = 0; p < layer.Blobs.Count; p++)
             {
                 var spec = p < lp.Param.Count ? lp.Param[p] : new ParamSpec();
-                float lr = lp.TrainMe ? spec.LrMult : 0f;
+                bool learnable = layer.IsLearnable(p);
+                float lr = lp.TrainMe && learnable ? spec.LrMult : 0f;
+                float decay = learnable ? spec.DecayMult : 0f;
                 var blob = layer.Blobs[p];
                 if (blob.Name.Length == 0) blob.Name = $"{lp.Name}[{p}]";
                 if (spec.HasName && spec.Name.Length > 0 && paramOwners.TryGetValue(spec.Name, out var owner))
@@ -176,15 +178,15 @@ public sealed class Net
                         throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has shape {blob.ShapeString} here but {owner.Blob.ShapeString} in its owner layer \"{owner.Layer.Name}\"");
                     if (spec.HasLrMult && lr != owner.LrMult)
                         throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has lr_mult {lr} but {owner.LrMult} in \"{owner.Layer.Name}\"");
-                    if (spec.HasDecayMult && spec.DecayMult != owner.DecayMult)
-                        throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has decay_mult {spec.DecayMult} but {owner.DecayMult} in \"{owner.Layer.Name}\"");
+                    if (spec.HasDecayMult && decay != owner.DecayMult)
+                        throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has decay_mult {decay} but {owner.DecayMult} in \"{owner.Layer.Name}\"");
                     blob.ShareData(owner.Blob);
                     blob.ShareDiff(owner.Blob);
                     lr = owner.LrMult;
                 }
                 else
                 {
-                    var lpOwn = new LearnableParam(blob, layer, p, lr, spec.DecayMult);
+                    var lpOwn = new LearnableParam(blob, layer, p, lr, decay);
                     _params.Add(lpOwn);
                     if (spec.HasName && spec.Name.Length > 0) paramOwners[spec.Name] = lpOwn;
                 }
