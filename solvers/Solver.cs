@@ -276,8 +276,8 @@ public abstract class Solver
 
     private static void AddLayerStates(SolverState s, Net net, string prefix)
     {
-        foreach (var layer in net.Layers)
-            s.LayerState.Add(new LayerState { Layer = prefix + layer.Name, State = Google.Protobuf.ByteString.CopyFrom(layer.SaveState()) });
+        for (int i = 0; i < net.Layers.Count; i++)
+            s.LayerState.Add(new LayerState { Layer = prefix + net.LayerKey(i), State = Google.Protobuf.ByteString.CopyFrom(net.Layers[i].SaveState()) });
     }
 
     /// <summary>
@@ -314,7 +314,8 @@ public abstract class Solver
                 throw new EngineException($"{statePath}: history blob {i} has shape ({string.Join(" ", Blob.ShapeOf(s.History[i]))}), expected {History[i].ShapeString}");
             History[i].FromProto(s.History[i], reshape: false);
         }
-        var states = s.LayerState.ToDictionary(l => l.Layer, l => l.State.ToByteArray());
+        var states = new Dictionary<string, byte[]>();
+        foreach (var l in s.LayerState) states[l.Layer] = l.State.ToByteArray();
         RestoreLayerStates(states, TrainNet, "");
         for (int i = 0; i < TestNets.Count; i++) RestoreLayerStates(states, TestNets[i], $"test{i}/");
         _losses.Clear();
@@ -326,8 +327,8 @@ public abstract class Solver
 
     private static void RestoreLayerStates(Dictionary<string, byte[]> states, Net net, string prefix)
     {
-        foreach (var layer in net.Layers)
-            if (states.TryGetValue(prefix + layer.Name, out var st)) layer.LoadState(st);
+        for (int i = 0; i < net.Layers.Count; i++)
+            if (states.TryGetValue(prefix + net.LayerKey(i), out var st)) net.Layers[i].LoadState(st);
     }
 
     // ------------------------------------------------------------------ nets

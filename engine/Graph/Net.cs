@@ -31,6 +31,7 @@ public sealed class Net
     private readonly List<Blob> _outputs = [];
     private readonly List<Blob> _inputs = [];
     private readonly List<LearnableParam> _params = [];
+    private readonly List<string> _layerKeys = [];
 
     /// <summary>A learnable blob (owned, not shared) with its multipliers.</summary>
     public sealed record LearnableParam(Blob Blob, Layer Layer, int Index, float LrMult, float DecayMult);
@@ -88,21 +89,28 @@ public sealed class Net
 
     public bool HasLayer(string name) => _layers.Any(l => l.Name == name);
 
+    /// <summary>
+    /// A name for layer <paramref name="index"/> that is unique in this net: its name, with
+    /// "#k" added for the k-th layer of a repeated name. Snapshots key layer state by it.
+    /// </summary>
+    public string LayerKey(int index) => _layerKeys[index];
+
     private void Build(NetParameter param, bool forceBackward, ulong seed, bool quiet)
     {
         var fillerRng = new Rng(seed);
         var paramOwners = new Dictionary<string, LearnableParam>(StringComparer.Ordinal);
         var available = new HashSet<string>(StringComparer.Ordinal);
         var blobNeedBackward = new Dictionary<Blob, bool>();
-        var layerNames = new HashSet<string>(StringComparer.Ordinal);
 
         for (int li = 0; li < param.Layer.Count; li++)
         {
             var lp = param.Layer[li].Clone();
             lp.Phase = Phase;
             if (!lp.HasName || lp.Name.Length == 0) lp.Name = $"{lp.Type}{li}";
-            if (!layerNames.Add(lp.Name))
-                throw new EngineException($"{Source}: two layers are named \"{lp.Name}\"; layer names must be unique");
+            // Caffe allows repeated names (its autoencoder has two layers named "loss"); weights
+            // and snapshot state are matched by name, so the occurrence number tells them apart.
+            int occurrence = _layers.Count(l => l.Name == lp.Name);
+            _layerKeys.Add(occurrence == 0 ? lp.Name : $"{lp.Name}#{occurrence + 1}");
             if (lp.PropagateDown.Count > 0 && lp.PropagateDown.Count != lp.Bottom.Count)
                 throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): propagate_down has {lp.PropagateDown.Count} entries for {lp.Bottom.Count} bottoms");
             var layer = LayerRegistry.Create(lp);
