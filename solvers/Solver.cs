@@ -202,6 +202,42 @@ public abstract class Solver
             $"The last good state (iteration {Iter}, before this update) was snapshotted to {model} and {state}.");
     }
 
+    /// <summary>True when every step is finite and cannot overflow the weights it is subtracted from.</summary>
+    private bool StepsFinite()
+    {
+        foreach (var p in TrainNet.LearnableParams)
+        {
+            if (p.LrMult == 0 || p.Blob.Count == 0) continue;
+            float sum = System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Diff) + System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Data);
+            if (!float.IsFinite(sum)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The gradients were finite but the steps overflowed (a huge rate): the weights are still
+    /// those of the last good iteration, but the solver's history already took the update, so
+    /// only the weights are written.
+    /// </summary>
+    private void DivergedInUpdate(float rate)
+    {
+        var model = $"{SnapshotPrefix}_iter_{Iter}.caffemodel";
+        string? layer = null;
+        foreach (var p in TrainNet.LearnableParams)
+            if (p.LrMult != 0 && !float.IsFinite(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Diff) + System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Data)))
+            {
+                layer = $"layer \"{p.Layer.Name}\" ({p.Layer.Type}), param blob {p.Index}";
+                break;
+            }
+        Info($"Snapshotting to binary proto file {model}");
+        WeightsFile.WriteAtomic(model, TrainNet.ToProto(Param.SnapshotDiff));
+        throw new EngineException(
+            $"{SourceName}: training diverged at iteration {Iter}: the update of {layer} is not finite (learning rate {Log.Num(rate)}). " +
+            $"Try a lower base_lr (now {Log.Num(Param.BaseLr)}), or clip_gradients. " +
+            $"The weights of the last good state (iteration {Iter}, before this update) were written to {model}; " +
+            "no .solverstate was written, as the solver's history had already taken the overflowing update: restart from the weights (--weights).");
+    }
+
     /// <summary>Apply one update from the gradients already in the params' diffs and count the iteration (for tests).</summary>
     internal void UpdateFromCurrentDiffs()
     {
@@ -232,6 +268,7 @@ public abstract class Solver
             ComputeUpdateValue(i, rate);
         }
         if (TrainNet.DebugInfo) NetDebugInfo.Update(TrainNet);
+        if (!StepsFinite()) DivergedInUpdate(rate);
         foreach (var p in ps)
             if (p.LrMult != 0) System.Numerics.Tensors.TensorPrimitives.Subtract(p.Blob.Data, p.Blob.Diff, p.Blob.Data);
     }
