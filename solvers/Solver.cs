@@ -208,11 +208,14 @@ public abstract class Solver
         foreach (var p in TrainNet.LearnableParams)
         {
             if (p.LrMult == 0 || p.Blob.Count == 0) continue;
-            float sum = System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Diff) + System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Data);
-            if (!float.IsFinite(sum)) return false;
+            if (!StepFinite(p)) return false;
         }
         return true;
     }
+
+    /// <summary>|w| + |step| is finite everywhere, so w − step is.</summary>
+    private static bool StepFinite(Net.LearnableParam p) =>
+        float.IsFinite(MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Diff)) + MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Data)));
 
     /// <summary>
     /// The gradients were finite but the steps overflowed (a huge rate): the weights are still
@@ -224,7 +227,7 @@ public abstract class Solver
         var model = $"{SnapshotPrefix}_iter_{Iter}.caffemodel";
         string? layer = null;
         foreach (var p in TrainNet.LearnableParams)
-            if (p.LrMult != 0 && !float.IsFinite(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Diff) + System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Data)))
+            if (p.LrMult != 0 && p.Blob.Count > 0 && !StepFinite(p))
             {
                 layer = $"layer \"{p.Layer.Name}\" ({p.Layer.Type}), param blob {p.Index}";
                 break;
