@@ -44,8 +44,16 @@ public sealed class Net
         var filtered = NetFilter.Filter(param, state);
         var withSplits = SplitInserter.Insert(filtered);
         Name = param.Name;
+        DebugInfo = param.DebugInfo;
         Build(withSplits, param.ForceBackward, seed, quiet);
     }
+
+    /// <summary>
+    /// Print, as Caffe's debug_info does, each layer's mean |top data| after forward, mean
+    /// |bottom diff| and |param diff| after backward (see <see cref="NetDebugInfo"/>). Starts as
+    /// NetParameter.debug_info; a solver turns it on for its display iterations.
+    /// </summary>
+    public bool DebugInfo { get; set; }
 
     /// <summary>Read a net prototxt (V1 nets are upgraded) and build it for a phase.</summary>
     public static Net FromFile(string path, Phase phase, int level = 0, IEnumerable<string>? stages = null, ulong seed = 1701, bool quiet = false)
@@ -256,7 +264,11 @@ public sealed class Net
 
     public float ForwardFromTo(int start, int end)
     {
-        for (int i = start; i <= end; i++) _layers[i].Forward(_bottoms[i], _tops[i]);
+        for (int i = start; i <= end; i++)
+        {
+            _layers[i].Forward(_bottoms[i], _tops[i]);
+            if (DebugInfo) NetDebugInfo.Forward(this, i);
+        }
         return CurrentLoss();
     }
 
@@ -274,13 +286,21 @@ public sealed class Net
     }
 
     /// <summary>Back-propagate from the losses through every layer that needs it.</summary>
-    public void Backward() => BackwardFromTo(_layers.Count - 1, 0);
+    public void Backward()
+    {
+        BackwardFromTo(_layers.Count - 1, 0);
+        if (DebugInfo) NetDebugInfo.AllParams(this);
+    }
 
     public void BackwardFromTo(int start, int end)
     {
         SeedLossGradients();
         for (int i = start; i >= end; i--)
-            if (_layerNeedBackward[i]) _layers[i].Backward(_tops[i], _bottomNeedBackward[i], _bottoms[i]);
+        {
+            if (!_layerNeedBackward[i]) continue;
+            _layers[i].Backward(_tops[i], _bottomNeedBackward[i], _bottoms[i]);
+            if (DebugInfo) NetDebugInfo.Backward(this, i);
+        }
     }
 
     /// <summary>Set each loss top's gradient to its loss weight, where backward starts.</summary>
