@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Engine.Layers;
 
 /// <summary>
@@ -7,8 +9,6 @@ namespace Engine.Layers;
 /// </summary>
 internal static class LstmCell
 {
-    private static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
-
     /// <summary>
     /// Turn the pre-activations in <paramref name="gates"/> into the gate values (in place) and
     /// compute c and h.
@@ -20,23 +20,18 @@ internal static class LstmCell
         for (int item = 0; item < n; item++)
         {
             var a = gates.Slice(item * g4, g4);
+            TensorPrimitives.Sigmoid(a[..(3 * h)], a[..(3 * h)]);
+            TensorPrimitives.Tanh(a[(3 * h)..], a[(3 * h)..]);
             float ct = cont[item];
             int off = item * h;
             for (int d = 0; d < h; d++)
             {
-                float i = Sigmoid(a[d]);
-                float f = Sigmoid(a[h + d]);
-                float o = Sigmoid(a[2 * h + d]);
-                float g = MathF.Tanh(a[3 * h + d]);
-                a[d] = i;
-                a[h + d] = f;
-                a[2 * h + d] = o;
-                a[3 * h + d] = g;
-                float fe = ct == 0f ? 0f : ct * f;
-                float cv = fe * cPrev[off + d] + i * g;
-                c[off + d] = cv;
-                hOut[off + d] = o * MathF.Tanh(cv);
+                float fe = ct == 0f ? 0f : ct * a[h + d];
+                c[off + d] = fe * cPrev[off + d] + a[d] * a[3 * h + d];
             }
+            var hRow = hOut.Slice(off, h);
+            TensorPrimitives.Tanh(c.Slice(off, h), hRow);
+            TensorPrimitives.Multiply(hRow, a.Slice(2 * h, h), hRow);
         }
     }
 
@@ -56,10 +51,12 @@ internal static class LstmCell
             var da = dGates.Slice(item * g4, g4);
             float ct = cont[item];
             int off = item * h;
+            // tanh(c) goes first into the o slot of the gradient row; each d reads it before writing there.
+            TensorPrimitives.Tanh(c.Slice(off, h), da.Slice(2 * h, h));
             for (int d = 0; d < h; d++)
             {
                 float i = a[d], f = a[h + d], o = a[2 * h + d], g = a[3 * h + d];
-                float tc = MathF.Tanh(c[off + d]);
+                float tc = da[2 * h + d];
                 float dhv = dh[off + d];
                 float dcv = dc[off + d] + dhv * o * (1f - tc * tc);
                 da[d] = dcv * g * i * (1f - i);
