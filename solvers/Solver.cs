@@ -28,19 +28,55 @@ public abstract class Solver
         _solverPath = solverPath;
         Quiet = quiet;
         Seed = param.RandomSeed >= 0 ? (ulong)param.RandomSeed : (ulong)DateTime.UtcNow.Ticks;
+        CheckParameters();
         if (param.SolverMode == SolverParameter.Types.SolverMode.Gpu && !quiet)
             Log.Warning("solver_mode is GPU, but this build has no GPU backend yet; training on the CPU", "solver.cs");
         if (param.IterSize < 1) throw new EngineException($"solver: iter_size must be at least 1, got {param.IterSize}");
         TrainNet = BuildTrainNet();
         TestNets = BuildTestNets();
         foreach (var t in TestNets) t.ShareTrainedLayersWith(TrainNet);
-        foreach (var p in TrainNet.LearnableParams)
+        _netDebugInfo = TrainNet.DebugInfo;
+        // Caffe's layout: all of the first history kind (one per param), then all of the second.
+        int kinds = HistoryBlobsPerParam;
+        for (int k = 0; k < kinds; k++)
         {
-            var h = new Blob($"history:{p.Blob.Name}");
-            h.ReshapeLike(p.Blob);
-            History.Add(h);
+            foreach (var p in TrainNet.LearnableParams)
+            {
+                var h = new Blob(k == 0 ? $"history:{p.Blob.Name}" : $"history{k}:{p.Blob.Name}");
+                h.ReshapeLike(p.Blob);
+                History.Add(h);
+            }
         }
     }
+
+    private readonly bool _netDebugInfo;
+
+    /// <summary>
+    /// History blobs kept per learnable parameter: 1 (SGD, Nesterov, AdaGrad, RMSProp) or 2
+    /// (AdaDelta, Adam). <see cref="History"/> holds all of the first kind, then all of the second,
+    /// as Caffe's .solverstate does; parameter i's k-th blob is <c>History[k·N + i]</c>.
+    /// </summary>
+    protected virtual int HistoryBlobsPerParam => 1;
+
+    /// <summary>Reject solver settings the update rule cannot use (called before the nets are built).</summary>
+    protected virtual void CheckParameters() { }
+
+    /// <summary>The solver file's path for messages, or "solver" when built in code.</summary>
+    protected string SourceName => _solverPath.Length > 0 ? _solverPath : "solver";
+
+    private readonly Dictionary<(int, int), float[]> _scratch = [];
+
+    /// <summary>A work buffer the size of parameter <paramref name="index"/> (Caffe's update_/temp_); not saved.</summary>
+    protected Span<float> Scratch(int index, int slot = 0)
+    {
+        int count = TrainNet.LearnableParams[index].Blob.Data.Length;
+        if (!_scratch.TryGetValue((index, slot), out var buffer) || buffer.Length != count)
+            _scratch[(index, slot)] = buffer = new float[count];
+        return buffer;
+    }
+
+    /// <summary>Parameter <paramref name="index"/>'s history blob of kind <paramref name="kind"/>.</summary>
+    protected Blob HistoryOf(int index, int kind = 0) => History[kind * TrainNet.LearnableParams.Count + index];
 
     public SolverParameter Param { get; }
     public Net TrainNet { get; }
@@ -120,13 +156,16 @@ public abstract class Solver
                 timedIters = 0;
             }
 
+            bool display = Param.Display > 0 && Iter % Param.Display == 0;
+            TrainNet.DebugInfo = display && (Param.DebugInfo || _netDebugInfo);
             float loss = 0;
             for (int i = 0; i < Param.IterSize; i++) loss += TrainNet.ForwardBackward();
             loss /= Param.IterSize;
+            if (!float.IsFinite(loss) || !NetDebugInfo.ParamDiffsFinite(TrainNet)) Diverged(loss);
             float smoothed = Smooth(loss, averageLoss);
             timedIters++;
 
-            if (Param.Display > 0 && Iter % Param.Display == 0)
+            if (display)
             {
                 double secs = timer.Elapsed.TotalSeconds;
                 double rate = timedIters / Math.Max(secs, 1e-9);
@@ -144,6 +183,69 @@ public abstract class Solver
             if (requested == SignalEffect.Stop) return true;
         }
         return false;
+    }
+
+    /// <summary>
+    /// The loss or a gradient went NaN or infinite: keep the weights of the last finite iteration
+    /// (this iteration's update is not applied), snapshot them, and stop with the first layer
+    /// whose values went non-finite.
+    /// </summary>
+    private void Diverged(float loss)
+    {
+        var culprit = NetDebugInfo.FirstNonFinite(TrainNet);
+        var (model, state) = Snapshot();
+        var where = culprit != null ? $"the first non-finite values are in {culprit}" : "every layer output and gradient is finite, so the loss sum overflowed";
+        var what = float.IsFinite(loss) ? $"the gradients are not finite (loss = {Log.Num(loss)})" : $"the loss is {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        throw new EngineException(
+            $"{SourceName}: training diverged at iteration {Iter}: {what}; {where}. " +
+            $"Try a lower base_lr (now {Log.Num(Param.BaseLr)}), or clip_gradients. " +
+            $"The last good state (iteration {Iter}, before this update) was snapshotted to {model} and {state}.");
+    }
+
+    /// <summary>True when every step is finite and cannot overflow the weights it is subtracted from.</summary>
+    private bool StepsFinite()
+    {
+        foreach (var p in TrainNet.LearnableParams)
+        {
+            if (p.LrMult == 0 || p.Blob.Count == 0) continue;
+            if (!StepFinite(p)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>|w| + |step| is finite everywhere, so w − step is.</summary>
+    private static bool StepFinite(Net.LearnableParam p) =>
+        float.IsFinite(MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Diff)) + MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Blob.Data)));
+
+    /// <summary>
+    /// The gradients were finite but the steps overflowed (a huge rate): the weights are still
+    /// those of the last good iteration, but the solver's history already took the update, so
+    /// only the weights are written.
+    /// </summary>
+    private void DivergedInUpdate(float rate)
+    {
+        var model = $"{SnapshotPrefix}_iter_{Iter}.caffemodel";
+        string? layer = null;
+        foreach (var p in TrainNet.LearnableParams)
+            if (p.LrMult != 0 && p.Blob.Count > 0 && !StepFinite(p))
+            {
+                layer = $"layer \"{p.Layer.Name}\" ({p.Layer.Type}), param blob {p.Index}";
+                break;
+            }
+        Info($"Snapshotting to binary proto file {model}");
+        WeightsFile.WriteAtomic(model, TrainNet.ToProto(Param.SnapshotDiff));
+        throw new EngineException(
+            $"{SourceName}: training diverged at iteration {Iter}: the update of {layer} is not finite (learning rate {Log.Num(rate)}). " +
+            $"Try a lower base_lr (now {Log.Num(Param.BaseLr)}), or clip_gradients. " +
+            $"The weights of the last good state (iteration {Iter}, before this update) were written to {model}; " +
+            "no .solverstate was written, as the solver's history had already taken the overflowing update: restart from the weights (--weights).");
+    }
+
+    /// <summary>Apply one update from the gradients already in the params' diffs and count the iteration (for tests).</summary>
+    internal void UpdateFromCurrentDiffs()
+    {
+        ApplyUpdate();
+        Iter++;
     }
 
     private float Smooth(float loss, int averageLoss)
@@ -168,6 +270,8 @@ public abstract class Solver
             Regularize(i);
             ComputeUpdateValue(i, rate);
         }
+        if (TrainNet.DebugInfo) NetDebugInfo.Update(TrainNet);
+        if (!StepsFinite()) DivergedInUpdate(rate);
         foreach (var p in ps)
             if (p.LrMult != 0) System.Numerics.Tensors.TensorPrimitives.Subtract(p.Blob.Data, p.Blob.Diff, p.Blob.Data);
     }
@@ -276,8 +380,8 @@ public abstract class Solver
 
     private static void AddLayerStates(SolverState s, Net net, string prefix)
     {
-        foreach (var layer in net.Layers)
-            s.LayerState.Add(new LayerState { Layer = prefix + layer.Name, State = Google.Protobuf.ByteString.CopyFrom(layer.SaveState()) });
+        for (int i = 0; i < net.Layers.Count; i++)
+            s.LayerState.Add(new LayerState { Layer = prefix + net.LayerKey(i), State = Google.Protobuf.ByteString.CopyFrom(net.Layers[i].SaveState()) });
     }
 
     /// <summary>
@@ -314,7 +418,8 @@ public abstract class Solver
                 throw new EngineException($"{statePath}: history blob {i} has shape ({string.Join(" ", Blob.ShapeOf(s.History[i]))}), expected {History[i].ShapeString}");
             History[i].FromProto(s.History[i], reshape: false);
         }
-        var states = s.LayerState.ToDictionary(l => l.Layer, l => l.State.ToByteArray());
+        var states = new Dictionary<string, byte[]>();
+        foreach (var l in s.LayerState) states[l.Layer] = l.State.ToByteArray();
         RestoreLayerStates(states, TrainNet, "");
         for (int i = 0; i < TestNets.Count; i++) RestoreLayerStates(states, TestNets[i], $"test{i}/");
         _losses.Clear();
@@ -326,8 +431,8 @@ public abstract class Solver
 
     private static void RestoreLayerStates(Dictionary<string, byte[]> states, Net net, string prefix)
     {
-        foreach (var layer in net.Layers)
-            if (states.TryGetValue(prefix + layer.Name, out var st)) layer.LoadState(st);
+        for (int i = 0; i < net.Layers.Count; i++)
+            if (states.TryGetValue(prefix + net.LayerKey(i), out var st)) net.Layers[i].LoadState(st);
     }
 
     // ------------------------------------------------------------------ nets

@@ -9,6 +9,11 @@ public static class SolverFactory
     private static readonly Dictionary<string, Func<SolverParameter, string, bool, Solver>> Types = new(StringComparer.Ordinal)
     {
         ["SGD"] = (p, path, quiet) => new SgdSolver(p, path, quiet),
+        ["Nesterov"] = (p, path, quiet) => new NesterovSolver(p, path, quiet),
+        ["AdaGrad"] = (p, path, quiet) => new AdaGradSolver(p, path, quiet),
+        ["RMSProp"] = (p, path, quiet) => new RMSPropSolver(p, path, quiet),
+        ["AdaDelta"] = (p, path, quiet) => new AdaDeltaSolver(p, path, quiet),
+        ["Adam"] = (p, path, quiet) => new AdamSolver(p, path, quiet),
     };
 
     public static IReadOnlyCollection<string> Known => Types.Keys;

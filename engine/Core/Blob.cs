@@ -46,17 +46,22 @@ public sealed class Blob
         return axis < 0 ? axis + NumAxes : axis;
     }
 
-    // Caffe's legacy 4-D accessors: missing leading axes count as 1.
-    public int Num => LegacyDim(0);
-    public int Channels => LegacyDim(1);
-    public int Height => LegacyDim(2);
-    public int Width => LegacyDim(3);
+    // Caffe's legacy 4-D accessors: axis 0..3, with missing trailing axes read as 1 (a 2-D
+    // N×K blob has Num N, Channels K, Height 1, Width 1), as Caffe's LegacyShape does.
+    public int Num => LegacyShape(0);
+    public int Channels => LegacyShape(1);
+    public int Height => LegacyShape(2);
+    public int Width => LegacyShape(3);
 
-    private int LegacyDim(int index)
+    /// <summary>
+    /// Caffe's LegacyShape: the size of axis <paramref name="index"/> (negative counts from the
+    /// end), or 1 when the blob has no such axis. Only for blobs of at most 4 axes.
+    /// </summary>
+    public int LegacyShape(int index)
     {
-        if (NumAxes > 4) throw new EngineException($"blob \"{Name}\": legacy accessor on a {NumAxes}-D blob");
-        int axis = index - (4 - NumAxes);
-        return axis < 0 ? 1 : _shape[axis];
+        if (NumAxes > 4) throw new EngineException($"blob \"{Name}\": legacy 4-D accessor on a {NumAxes}-D blob {ShapeString}");
+        if (index >= NumAxes || index < -NumAxes) return 1;
+        return _shape[index < 0 ? index + NumAxes : index];
     }
 
     public string ShapeString => _shape.Length == 0 ? "()" : string.Join(" ", _shape) + $" ({Count})";
@@ -160,7 +165,7 @@ public sealed class Blob
     {
         if (proto.Shape != null) return ShapeEquals(ShapeOf(proto));
         if (NumAxes > 4) return false;
-        return Num == proto.Num && Channels == proto.Channels && Height == proto.Height && Width == proto.Width;
+        return LegacyShape(-4) == proto.Num && LegacyShape(-3) == proto.Channels && LegacyShape(-2) == proto.Height && LegacyShape(-1) == proto.Width;
     }
 
     /// <summary>Read data (and diff, when present) from a BlobProto; float or double storage.</summary>

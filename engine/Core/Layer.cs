@@ -51,6 +51,13 @@ public abstract class Layer
     /// <summary>Whether the layer can compute a gradient for this bottom at all.</summary>
     public virtual bool CanBackward(int bottomIndex) => true;
 
+    /// <summary>
+    /// Whether parameter blob <paramref name="blobIndex"/> is learned. False for stored statistics
+    /// (BatchNorm's running sums): the net then treats it as lr_mult 0 and decay_mult 0, whatever
+    /// the file says, and asks for no gradient.
+    /// </summary>
+    public virtual bool IsLearnable(int blobIndex) => true;
+
     /// <summary>Set up once: check the blob counts, read parameters, create weights, then reshape.</summary>
     public void SetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {

@@ -31,6 +31,7 @@ public sealed partial class Net
     private readonly List<Blob> _outputs = [];
     private readonly List<Blob> _inputs = [];
     private readonly List<LearnableParam> _params = [];
+    private readonly List<string> _layerKeys = [];
 
     /// <summary>A learnable blob (owned, not shared) with its multipliers.</summary>
     public sealed record LearnableParam(Blob Blob, Layer Layer, int Index, float LrMult, float DecayMult);
@@ -43,8 +44,16 @@ public sealed partial class Net
         var filtered = NetFilter.Filter(param, state);
         var withSplits = SplitInserter.Insert(filtered);
         Name = param.Name;
+        DebugInfo = param.DebugInfo;
         Build(withSplits, param.ForceBackward, seed, quiet);
     }
+
+    /// <summary>
+    /// Print, as Caffe's debug_info does, each layer's mean |top data| after forward, mean
+    /// |bottom diff| and |param diff| after backward (see <see cref="NetDebugInfo"/>). Starts as
+    /// NetParameter.debug_info; a solver turns it on for its display iterations.
+    /// </summary>
+    public bool DebugInfo { get; set; }
 
     /// <summary>Read a net prototxt (V1 nets are upgraded) and build it for a phase.</summary>
     public static Net FromFile(string path, Phase phase, int level = 0, IEnumerable<string>? stages = null, ulong seed = 1701, bool quiet = false)
@@ -88,21 +97,28 @@ public sealed partial class Net
 
     public bool HasLayer(string name) => _layers.Any(l => l.Name == name);
 
+    /// <summary>
+    /// A name for layer <paramref name="index"/> that is unique in this net: its name, with
+    /// "#k" added for the k-th layer of a repeated name. Snapshots key layer state by it.
+    /// </summary>
+    public string LayerKey(int index) => _layerKeys[index];
+
     private void Build(NetParameter param, bool forceBackward, ulong seed, bool quiet)
     {
         var fillerRng = new Rng(seed);
         var paramOwners = new Dictionary<string, LearnableParam>(StringComparer.Ordinal);
         var available = new HashSet<string>(StringComparer.Ordinal);
         var blobNeedBackward = new Dictionary<Blob, bool>();
-        var layerNames = new HashSet<string>(StringComparer.Ordinal);
 
         for (int li = 0; li < param.Layer.Count; li++)
         {
             var lp = param.Layer[li].Clone();
             lp.Phase = Phase;
             if (!lp.HasName || lp.Name.Length == 0) lp.Name = $"{lp.Type}{li}";
-            if (!layerNames.Add(lp.Name))
-                throw new EngineException($"{Source}: two layers are named \"{lp.Name}\"; layer names must be unique");
+            // Caffe allows repeated names (its autoencoder has two layers named "loss"); weights
+            // and snapshot state are matched by name, so the occurrence number tells them apart.
+            int occurrence = _layers.Count(l => l.Name == lp.Name);
+            _layerKeys.Add(occurrence == 0 ? lp.Name : $"{lp.Name}#{occurrence + 1}");
             if (lp.PropagateDown.Count > 0 && lp.PropagateDown.Count != lp.Bottom.Count)
                 throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): propagate_down has {lp.PropagateDown.Count} entries for {lp.Bottom.Count} bottoms");
             var layer = LayerRegistry.Create(lp);
@@ -166,7 +182,9 @@ public sealed partial class Net
             for (int p = 0; p < layer.Blobs.Count; p++)
             {
                 var spec = p < lp.Param.Count ? lp.Param[p] : new ParamSpec();
-                float lr = lp.TrainMe ? spec.LrMult : 0f;
+                bool learnable = layer.IsLearnable(p);
+                float lr = lp.TrainMe && learnable ? spec.LrMult : 0f;
+                float decay = learnable ? spec.DecayMult : 0f;
                 var blob = layer.Blobs[p];
                 if (blob.Name.Length == 0) blob.Name = $"{lp.Name}[{p}]";
                 if (spec.HasName && spec.Name.Length > 0 && paramOwners.TryGetValue(spec.Name, out var owner))
@@ -176,15 +194,15 @@ public sealed partial class Net
                         throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has shape {blob.ShapeString} here but {owner.Blob.ShapeString} in its owner layer \"{owner.Layer.Name}\"");
                     if (spec.HasLrMult && lr != owner.LrMult)
                         throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has lr_mult {lr} but {owner.LrMult} in \"{owner.Layer.Name}\"");
-                    if (spec.HasDecayMult && spec.DecayMult != owner.DecayMult)
-                        throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has decay_mult {spec.DecayMult} but {owner.DecayMult} in \"{owner.Layer.Name}\"");
+                    if (spec.HasDecayMult && decay != owner.DecayMult)
+                        throw new EngineException($"layer \"{lp.Name}\" ({lp.Type}): shared param \"{spec.Name}\" has decay_mult {decay} but {owner.DecayMult} in \"{owner.Layer.Name}\"");
                     blob.ShareData(owner.Blob);
                     blob.ShareDiff(owner.Blob);
                     lr = owner.LrMult;
                 }
                 else
                 {
-                    var lpOwn = new LearnableParam(blob, layer, p, lr, spec.DecayMult);
+                    var lpOwn = new LearnableParam(blob, layer, p, lr, decay);
                     _params.Add(lpOwn);
                     if (spec.HasName && spec.Name.Length > 0) paramOwners[spec.Name] = lpOwn;
                 }
@@ -246,7 +264,11 @@ public sealed partial class Net
 
     public float ForwardFromTo(int start, int end)
     {
-        for (int i = start; i <= end; i++) _layers[i].Forward(_bottoms[i], _tops[i]);
+        for (int i = start; i <= end; i++)
+        {
+            _layers[i].Forward(_bottoms[i], _tops[i]);
+            if (DebugInfo) NetDebugInfo.Forward(this, i);
+        }
         return CurrentLoss();
     }
 
@@ -264,13 +286,21 @@ public sealed partial class Net
     }
 
     /// <summary>Back-propagate from the losses through every layer that needs it.</summary>
-    public void Backward() => BackwardFromTo(_layers.Count - 1, 0);
+    public void Backward()
+    {
+        BackwardFromTo(_layers.Count - 1, 0);
+        if (DebugInfo) NetDebugInfo.AllParams(this);
+    }
 
     public void BackwardFromTo(int start, int end)
     {
         SeedLossGradients();
         for (int i = start; i >= end; i--)
-            if (_layerNeedBackward[i]) _layers[i].Backward(_tops[i], _bottomNeedBackward[i], _bottoms[i]);
+        {
+            if (!_layerNeedBackward[i]) continue;
+            _layers[i].Backward(_tops[i], _bottomNeedBackward[i], _bottoms[i]);
+            if (DebugInfo) NetDebugInfo.Backward(this, i);
+        }
     }
 
     /// <summary>Set each loss top's gradient to its loss weight, where backward starts.</summary>

@@ -27,9 +27,9 @@ public abstract class LabelLossLayer : Layer
     public override bool AllowForceBackward(int bottomIndex) => bottomIndex != 1;
     public override bool CanBackward(int bottomIndex) => bottomIndex != 1;
 
-    protected int Outer { get; private set; }
-    protected int Channels { get; private set; }
-    protected int Inner { get; private set; }
+    protected int Outer { get; set; }
+    protected int Channels { get; set; }
+    protected int Inner { get; set; }
     protected LossParameter.Types.NormalizationMode Normalization { get; private set; } = LossParameter.Types.NormalizationMode.Valid;
     protected bool HasIgnoreLabel { get; private set; }
     protected int IgnoreLabel { get; private set; }
@@ -40,6 +40,18 @@ public abstract class LabelLossLayer : Layer
     private float[] _classWeights = [];
     private string _labelsName = "";
 
+    /// <summary>The normalization when loss_param gives neither normalization nor normalize (Caffe: VALID for most losses).</summary>
+    protected virtual LossParameter.Types.NormalizationMode DefaultNormalization => LossParameter.Types.NormalizationMode.Valid;
+
+    /// <summary>The divisor for FULL normalization: every position (outer·inner); elementwise losses count every element.</summary>
+    protected virtual long FullCount => (long)Outer * Inner;
+
+    /// <summary>The number of class_weight values given (0: none).</summary>
+    protected int ClassWeightCount => _classWeights.Length;
+
+    /// <summary>The class_weight values, or null when none are given.</summary>
+    protected float[]? ClassWeights => _classWeights.Length == 0 ? null : _classWeights;
+
     /// <summary>The class axis as the file gives it (softmax_param.axis, default 1).</summary>
     protected virtual int AxisParam => Param.SoftmaxParam?.Axis ?? 1;
 
@@ -48,7 +60,7 @@ public abstract class LabelLossLayer : Layer
         var lp = Param.LossParam;
         HasIgnoreLabel = lp?.HasIgnoreLabel ?? false;
         IgnoreLabel = lp?.IgnoreLabel ?? 0;
-        if (lp == null) Normalization = LossParameter.Types.NormalizationMode.Valid;
+        if (lp == null || (!lp.HasNormalization && !lp.HasNormalize)) Normalization = DefaultNormalization;
         else if (!lp.HasNormalization && lp.HasNormalize)
             Normalization = lp.Normalize ? LossParameter.Types.NormalizationMode.Valid : LossParameter.Types.NormalizationMode.BatchSize;
         else Normalization = lp.Normalization;
@@ -77,6 +89,22 @@ public abstract class LabelLossLayer : Layer
     }
 
     /// <summary>
+    /// Shapes for an elementwise loss (prediction and target of the same count): outer = N,
+    /// channels = dimension 1 (1 for a 1-D prediction), inner = the rest; class_weight, when
+    /// given, has one value per channel.
+    /// </summary>
+    internal void ShapeElementwise(Blob x, Blob target)
+    {
+        if (x.NumAxes == 0 || x.Count != target.Count)
+            throw Error($"the prediction \"{x.Name}\" {x.ShapeString} and the target \"{target.Name}\" {target.ShapeString} must have the same count");
+        Outer = x.Dim(0);
+        Channels = x.NumAxes > 1 ? x.Dim(1) : 1;
+        Inner = x.NumAxes > 2 ? (int)x.CountFrom(2) : 1;
+        if (_classWeights.Length > 0 && _classWeights.Length != Channels)
+            throw Error($"loss_param has {_classWeights.Length} class_weight values for {Channels} channels");
+    }
+
+    /// <summary>
     /// The label at position k (k = outer index·inner + inner index) as Caffe reads it (truncated
     /// to an integer), or −1 when it is the ignore_label; an error when outside [0, C).
     /// </summary>
@@ -92,8 +120,11 @@ public abstract class LabelLossLayer : Layer
 
     protected float ClassWeight(int label) => _classWeights.Length == 0 ? 1f : _classWeights[label];
 
-    /// <summary>Σ −log(max(p_label, FLT_MIN))·class_weight over the non-ignored positions; sets <see cref="ValidCount"/>.</summary>
-    protected double NegLogLikelihood(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels)
+    /// <summary>
+    /// Σ −log(max(p_label, FLT_MIN))·class_weight·w over the non-ignored positions, where w is the
+    /// weight of the label's element in <paramref name="weights"/> (1 when null); sets <see cref="ValidCount"/>.
+    /// </summary>
+    protected double NegLogLikelihood(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels, LossWeights? weights = null)
     {
         int dim = Channels * Inner, valid = 0;
         double loss = 0;
@@ -102,8 +133,8 @@ public abstract class LabelLossLayer : Layer
             {
                 int label = LabelAt(labels, i * Inner + j);
                 if (label < 0) continue;
-                float p = prob[i * dim + label * Inner + j];
-                loss -= ClassWeight(label) * Math.Log(Math.Max(p, FltMin));
+                int at = i * dim + label * Inner + j;
+                loss -= ClassWeight(label) * LossWeights.At(weights, at) * Math.Log(Math.Max(prob[at], FltMin));
                 valid++;
             }
         ValidCount = valid;
@@ -115,7 +146,7 @@ public abstract class LabelLossLayer : Layer
     {
         double n = Normalization switch
         {
-            LossParameter.Types.NormalizationMode.Full => (double)Outer * Inner,
+            LossParameter.Types.NormalizationMode.Full => FullCount,
             LossParameter.Types.NormalizationMode.Valid => validCount,
             LossParameter.Types.NormalizationMode.BatchSize => Outer,
             LossParameter.Types.NormalizationMode.None => 1,
@@ -129,9 +160,10 @@ public abstract class LabelLossLayer : Layer
 
     /// <summary>
     /// The fused softmax/log-loss gradient: diff = (p − onehot(label))·scale·class_weight[label];
-    /// zero at ignored positions.
+    /// zero at ignored positions; the whole position's gradient is also multiplied by the weight of
+    /// the label's element in <paramref name="weights"/>.
     /// </summary>
-    protected void FusedGradient(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels, Span<float> diff, float scale)
+    protected void FusedGradient(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels, Span<float> diff, float scale, LossWeights? weights = null)
     {
         int dim = Channels * Inner;
         TensorPrimitives.Multiply(prob, scale, diff);
@@ -146,7 +178,7 @@ public abstract class LabelLossLayer : Layer
                     continue;
                 }
                 diff[at + label * Inner] -= scale;
-                float w = ClassWeight(label);
+                float w = ClassWeight(label) * LossWeights.At(weights, at + label * Inner);
                 if (w != 1f)
                     for (int c = 0; c < Channels; c++) diff[at + c * Inner] *= w;
             }
@@ -156,7 +188,7 @@ public abstract class LabelLossLayer : Layer
     /// The gradient of −log p alone: −scale·class_weight / max(p_label, FLT_MIN) at the label,
     /// zero elsewhere and at ignored positions.
     /// </summary>
-    protected void LogGradient(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels, Span<float> diff, float scale)
+    protected void LogGradient(ReadOnlySpan<float> prob, ReadOnlySpan<float> labels, Span<float> diff, float scale, LossWeights? weights = null)
     {
         int dim = Channels * Inner;
         diff.Clear();
@@ -166,8 +198,19 @@ public abstract class LabelLossLayer : Layer
                 int label = LabelAt(labels, i * Inner + j);
                 if (label < 0) continue;
                 int at = i * dim + label * Inner + j;
-                diff[at] = -scale * ClassWeight(label) / Math.Max(prob[at], FltMin);
+                diff[at] = -scale * ClassWeight(label) * LossWeights.At(weights, at) / Math.Max(prob[at], FltMin);
             }
+    }
+
+    /// <summary>The labels as integers (−1 at ignored positions), checked as <see cref="LabelAt"/>; sets <see cref="ValidCount"/>.</summary>
+    protected int[] ReadLabels(ReadOnlySpan<float> labels, ref int[] buffer)
+    {
+        int n = Outer * Inner, valid = 0;
+        if (buffer.Length != n) buffer = new int[n];
+        for (int k = 0; k < n; k++)
+            if ((buffer[k] = LabelAt(labels, k)) >= 0) valid++;
+        ValidCount = valid;
+        return buffer;
     }
 
     /// <summary>Rejects a gradient request for the labels.</summary>

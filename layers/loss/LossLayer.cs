@@ -1,62 +1,229 @@
+using System.Numerics.Tensors;
 using Engine.Core;
 using Engine.Graph;
 using Engine.Proto;
+using Mode = Engine.Proto.LossParameter.Types.LossMode;
+using Norm = Engine.Proto.LossParameter.Types.NormalizationMode;
 
 namespace Engine.Layers;
 
 /// <summary>
-/// Marvin's `Loss` layer, one type for several losses chosen by loss_param.mode. Two modes today,
-/// both the multinomial log loss on probabilities (bottom 0, from a Softmax) against labels
-/// (bottom 1): loss = −Σ log(max(p_label, FLT_MIN))·class_weight[label] / normalizer.
+/// Marvin's `Loss` layer, one type for several losses chosen by loss_param.mode; each mode uses the
+/// math of the corresponding Caffe-style layer (the static sums of those classes), so with the
+/// default normalization a mode gives that layer's loss and gradients.
 /// <list type="bullet">
-/// <item>MultinomialLogistic_StableSoftmax: backward writes the fused (p − onehot)·scale into
-/// bottom 0's gradient; the net pairs it with the producing Softmax (stable_gradient: true), which
-/// then passes that gradient straight through — p − y without ever dividing by p.</item>
-/// <item>MultinomialLogistic: backward writes −scale/max(p_label, FLT_MIN) at the label, 0
-/// elsewhere; pairs with a Softmax with stable_gradient: false, which applies its Jacobian.</item>
+/// <item>MultinomialLogistic_StableSoftmax / MultinomialLogistic: bottom 0 probabilities (from a
+/// Softmax), bottom 1 labels; loss −Σ log(max(p_label, FLT_MIN))·class_weight[label]. The stable
+/// mode writes the fused (p − onehot)·scale and the net pairs it with the producing Softmax
+/// (stable_gradient: true), which then passes that gradient straight through; the plain mode
+/// writes −scale/max(p_label, FLT_MIN) and pairs with stable_gradient: false.</item>
+/// <item>HingeL1 / HingeL2: bottom 0 scores, bottom 1 labels (HingeLoss with norm L1 / L2, per
+/// position along the class axis).</item>
+/// <item>Infogain: bottom 0 scores (internal softmax, as InfogainLoss), bottom 1 labels; H from
+/// infogain_loss_param.source, else bottom 2; the class axis is infogain_loss_param.axis when that
+/// message is given.</item>
+/// <item>EuclideanSSE, SmoothL1 (smooth_l1_loss_param.sigma), SigmoidCrossEntropy: bottom 0 the
+/// prediction, bottom 1 the target of the same count. EuclideanSSE and SmoothL1 send gradients to
+/// both (opposite signs), SigmoidCrossEntropy to bottom 0 only.</item>
+/// <item>Contrastive: bottoms a, b (N × C) and the similarity y; margin from loss_param.margin,
+/// legacy_version from contrastive_loss_param; gradients to a and b.</item>
 /// </list>
-/// Marvin's scale is loss_weight / number of loss elements; here the normalizer follows Caffe's
-/// loss_param (ignore_label, normalization FULL/VALID/BATCH_SIZE/NONE, default VALID), so a
-/// Loss layer and a SoftmaxWithLoss layer with the same loss_param give the same numbers.
+/// Normalization follows loss_param (FULL/VALID/BATCH_SIZE/NONE). Without one, each mode uses its
+/// Caffe layer's: VALID (non-ignored positions) for the label modes, BATCH_SIZE (N) for
+/// EuclideanSSE, SmoothL1, SigmoidCrossEntropy and Contrastive. FULL counts positions for the label
+/// modes, elements for the elementwise modes and items for Contrastive. ignore_label applies to the
+/// label modes and SigmoidCrossEntropy. class_weight: one per class (label modes), one per channel
+/// (SigmoidCrossEntropy), or two for Contrastive (dissimilar, similar); not for EuclideanSSE or
+/// SmoothL1. An optional last bottom (after the required ones) holds per-element weights: the
+/// prediction's shape (one per element) or the label's (one per label: per position for the label
+/// modes, per pair for Contrastive); each element's loss and gradient are multiplied by its weight.
+/// For the multinomial modes a position uses the weight of its label's element. No gradient flows
+/// to labels, H or weights.
 /// </summary>
 [LayerType("Loss")]
 public sealed class LossLayer : LabelLossLayer, IStableSoftmaxLoss
 {
-    private LossParameter.Types.LossMode _mode;
+    private enum Family { Multinomial, Hinge, Infogain, Elementwise, Contrastive }
 
-    public LossLayer(LayerParameter param) : base(param) { }
+    private Mode _mode;
+    private Family _family;
+    private float _sigma = 1;
+    private Blob? _fileH;
+    private readonly Blob _grad = new("grad");
+    private readonly Blob _prob = new("prob");
+    private float[] _scratch = [];
+    private int[] _labels = [];
 
+    public LossLayer(LayerParameter param) : base(param)
+    {
+        if (param.LossParam is { HasMode: true } lp) _mode = lp.Mode;
+    }
+
+    public override int ExactBottoms => -1;
+    public override int MinBottoms => 2;
+    public override int MaxBottoms => 4;
     public override int ExactTops => 1;
 
-    public LossParameter.Types.LossMode Mode => _mode;
+    public Mode Mode => _mode;
 
-    public bool ExpectsStableSoftmax => _mode == LossParameter.Types.LossMode.MultinomialLogisticStableSoftmax;
+    public bool ExpectsStableSoftmax => _mode == Mode.MultinomialLogisticStableSoftmax;
+
+    /// <summary>Bottoms 0 (and 1 for EuclideanSSE, SmoothL1, Contrastive) get gradients; labels, targets of SigmoidCrossEntropy, H and weights do not.</summary>
+    public override bool CanBackward(int bottomIndex) =>
+        bottomIndex == 0 || (bottomIndex == 1 && _mode is Mode.EuclideanSse or Mode.SmoothL1 or Mode.Contrastive);
+
+    public override bool AllowForceBackward(int bottomIndex) => CanBackward(bottomIndex);
+
+    protected override Norm DefaultNormalization => _mode switch
+    {
+        Mode.EuclideanSse or Mode.SmoothL1 or Mode.SigmoidCrossEntropy or Mode.Contrastive => Norm.BatchSize,
+        _ => Norm.Valid,
+    };
+
+    protected override long FullCount => _family switch
+    {
+        Family.Elementwise => (long)Outer * Channels * Inner,
+        Family.Contrastive => Outer,
+        _ => (long)Outer * Inner,
+    };
+
+    protected override int AxisParam => _mode == Mode.Infogain && Param.InfogainLossParam != null ? Param.InfogainLossParam.Axis : base.AxisParam;
+
+    /// <summary>Bottoms the mode requires; a further one holds the weights.</summary>
+    private int Required => _mode == Mode.Contrastive || (_mode == Mode.Infogain && _fileH == null) ? 3 : 2;
 
     public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         if (Param.LossParam is not { HasMode: true } lp)
-            throw Error("loss_param { mode: … } is required: MultinomialLogistic_StableSoftmax (after a Softmax) or MultinomialLogistic");
+            throw Error("loss_param { mode: … } is required: MultinomialLogistic_StableSoftmax (after a Softmax), MultinomialLogistic, SmoothL1, Contrastive, EuclideanSSE, HingeL1, HingeL2, SigmoidCrossEntropy or Infogain");
         _mode = lp.Mode;
-        if (_mode is not (LossParameter.Types.LossMode.MultinomialLogisticStableSoftmax or LossParameter.Types.LossMode.MultinomialLogistic))
-            throw Error($"mode {ModeName(_mode)} arrives with the layer catalog");
+        _family = _mode switch
+        {
+            Mode.MultinomialLogisticStableSoftmax or Mode.MultinomialLogistic => Family.Multinomial,
+            Mode.HingeL1 or Mode.HingeL2 => Family.Hinge,
+            Mode.Infogain => Family.Infogain,
+            Mode.EuclideanSse or Mode.SmoothL1 or Mode.SigmoidCrossEntropy => Family.Elementwise,
+            Mode.Contrastive => Family.Contrastive,
+            _ => throw Error($"unknown loss_param.mode {(int)_mode}"),
+        };
         base.LayerSetUp(bottom, top);
+        if (_mode is Mode.EuclideanSse or Mode.SmoothL1 or Mode.Contrastive && HasIgnoreLabel)
+            throw Error($"loss_param.ignore_label does not apply to mode {ModeName(_mode)}");
+        if (_mode is Mode.EuclideanSse or Mode.SmoothL1 && ClassWeightCount > 0)
+            throw Error($"loss_param.class_weight does not apply to mode {ModeName(_mode)}");
+        if (_mode == Mode.Contrastive && ClassWeightCount is not (0 or 2))
+            throw Error($"mode Contrastive takes 2 class_weight values (dissimilar, similar), got {ClassWeightCount}");
+        if (_mode == Mode.SmoothL1) _sigma = SmoothL1LossLayer.ReadSigma(Param, Error);
+        if (_mode == Mode.Infogain) _fileH = InfogainLossLayer.ReadH(Param);
+        if (bottom.Count < Required)
+            throw Error($"mode {ModeName(_mode)} takes {Required} bottoms{(_mode == Mode.Infogain ? " (without infogain_loss_param.source, bottom 2 is the infogain matrix)" : "")} and an optional one of weights, got {bottom.Count}");
+        if (bottom.Count > Required + 1)
+            throw Error($"mode {ModeName(_mode)} takes at most {Required + 1} bottoms ({Required} and one of weights), got {bottom.Count}");
     }
 
-    private static string ModeName(LossParameter.Types.LossMode mode) =>
+    private static string ModeName(Mode mode) =>
         LossParameter.Descriptor.FindFieldByName("mode").EnumType.FindValueByNumber((int)mode)?.Name ?? mode.ToString();
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        switch (_family)
+        {
+            case Family.Elementwise:
+                ShapeElementwise(bottom[0], bottom[1]);
+                top[0].Reshape([]);
+                break;
+            case Family.Contrastive:
+                ContrastiveLossLayer.CheckShapes(bottom[0], bottom[1], bottom[2], Error);
+                Outer = bottom[0].Dim(0);
+                Channels = bottom[0].Dim(1);
+                Inner = 1;
+                top[0].Reshape([]);
+                break;
+            default:
+                base.Reshape(bottom, top);
+                break;
+        }
+        if (_family == Family.Infogain)
+        {
+            InfogainLossLayer.CheckH(_fileH ?? bottom[2], Channels, Error);
+            _prob.ReshapeLike(bottom[0]);
+            SoftmaxLayer.EnsureScratch(ref _scratch, Inner);
+        }
+        if (_family != Family.Multinomial) _grad.ReshapeLike(bottom[0]);
+        Weights(bottom);
+    }
+
+    /// <summary>The weight bottom, if any: per element of the prediction, or per label (position, or pair for Contrastive).</summary>
+    private LossWeights? Weights(IReadOnlyList<Blob> bottom)
+    {
+        if (bottom.Count <= Required) return null;
+        Blob w = bottom[Required], x = bottom[0];
+        if (_family != Family.Contrastive)
+            return LossWeights.FromBottom(w, x, Channels, Inner, perChannel: false, perPosition: _family != Family.Elementwise, Error);
+        if (w.Count != Outer)
+            throw Error($"the weights \"{w.Name}\" {w.ShapeString} must have {Outer} values, one per pair");
+        return LossWeights.Of(w.DataArray, LossWeights.Kind.Position, Channels, 1);
+    }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        double loss = NegLogLikelihood(bottom[0].Data, bottom[1].Data);
+        var w = Weights(bottom);
+        double loss;
+        switch (_mode)
+        {
+            case Mode.MultinomialLogisticStableSoftmax or Mode.MultinomialLogistic:
+                loss = NegLogLikelihood(bottom[0].Data, bottom[1].Data, w);
+                break;
+            case Mode.HingeL1 or Mode.HingeL2:
+                loss = HingeLossLayer.Sum(bottom[0].Data, ReadLabels(bottom[1].Data, ref _labels), Outer, Channels, Inner, _mode == Mode.HingeL2, w, ClassWeights, _grad.Data);
+                break;
+            case Mode.Infogain:
+                SoftmaxLayer.Compute(bottom[0].Data, _prob.Data, Outer, Channels, Inner, _scratch);
+                loss = InfogainLossLayer.Sum(_prob.Data, ReadLabels(bottom[1].Data, ref _labels), (_fileH ?? bottom[2]).Data, Outer, Channels, Inner, w, ClassWeights, _grad.Data);
+                break;
+            case Mode.EuclideanSse:
+                loss = EuclideanLossLayer.HalfSquaredError(bottom[0].Data, bottom[1].Data, w, _grad.Data);
+                ValidCount = (int)bottom[0].Count;
+                break;
+            case Mode.SmoothL1:
+                loss = SmoothL1LossLayer.Sum(bottom[0].Data, bottom[1].Data, default, w, _sigma, _grad.Data);
+                ValidCount = (int)bottom[0].Count;
+                break;
+            case Mode.SigmoidCrossEntropy:
+                loss = SigmoidCrossEntropyLossLayer.Sum(bottom[0].Data, bottom[1].Data, HasIgnoreLabel, IgnoreLabel,
+                    LossWeights.Of(ClassWeights, LossWeights.Kind.Channel, Channels, Inner, w), _grad.Data, out int valid);
+                ValidCount = valid;
+                break;
+            default: // Contrastive
+                bool legacy = Param.ContrastiveLossParam?.LegacyVersion ?? false;
+                loss = ContrastiveLossLayer.Sum(bottom[0].Data, bottom[1].Data, bottom[2].Data, Channels, Param.LossParam.Margin, legacy, w, ClassWeights, _grad.Data);
+                ValidCount = Outer;
+                break;
+        }
         top[0].Data[0] = (float)(loss / Normalizer(ValidCount));
     }
 
+    private string BottomRole(int i) =>
+        i >= Required ? "the weights"
+        : i == 2 ? (_mode == Mode.Contrastive ? "the similarity labels" : "the infogain matrix")
+        : _family == Family.Elementwise ? "the targets" : "the labels";
+
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
-        CheckNoLabelGradient(propagateDown, bottom);
-        if (!propagateDown[0]) return;
+        for (int i = 1; i < propagateDown.Count; i++)
+            if (propagateDown[i] && !CanBackward(i))
+                throw Error($"cannot back-propagate to {BottomRole(i)} \"{bottom[i].Name}\" (bottom {i})");
         float scale = GradientScale(top[0]);
-        if (ExpectsStableSoftmax) FusedGradient(bottom[0].Data, bottom[1].Data, bottom[0].Diff, scale);
-        else LogGradient(bottom[0].Data, bottom[1].Data, bottom[0].Diff, scale);
+        if (_family == Family.Multinomial)
+        {
+            if (!propagateDown[0]) return;
+            var w = Weights(bottom);
+            if (ExpectsStableSoftmax) FusedGradient(bottom[0].Data, bottom[1].Data, bottom[0].Diff, scale, w);
+            else LogGradient(bottom[0].Data, bottom[1].Data, bottom[0].Diff, scale, w);
+            return;
+        }
+        for (int i = 0; i < 2; i++)
+            if (propagateDown.Count > i && propagateDown[i] && CanBackward(i))
+                TensorPrimitives.Multiply(_grad.Data, i == 0 ? scale : -scale, bottom[i].Diff);
     }
 }

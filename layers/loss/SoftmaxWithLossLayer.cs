@@ -9,6 +9,9 @@ namespace Engine.Layers;
 /// −Σ log(max(p_label, FLT_MIN)) / normalizer, and the gradient is written directly as
 /// (p − onehot)·loss_weight/normalizer, which never divides by p. An optional second top
 /// receives the probabilities. See <see cref="LabelLossLayer"/> for ignore_label and normalization.
+/// Extension: an optional third bottom of weights, C values (one per class along the axis) or one
+/// per score; a position's loss and its whole gradient are multiplied by the weight of its label's
+/// element (per class: the weight of its label). No gradient to the labels or the weights.
 /// </summary>
 [LayerType("SoftmaxWithLoss")]
 public sealed class SoftmaxWithLossLayer : LabelLossLayer
@@ -18,13 +21,22 @@ public sealed class SoftmaxWithLossLayer : LabelLossLayer
 
     public SoftmaxWithLossLayer(LayerParameter param) : base(param) { }
 
+    public override int ExactBottoms => -1;
+    public override int MinBottoms => 2;
+    public override int MaxBottoms => 3;
     public override int MaxTops => 2;
+    public override bool AllowForceBackward(int bottomIndex) => bottomIndex == 0;
+    public override bool CanBackward(int bottomIndex) => bottomIndex == 0;
+
+    private LossWeights? Weights(IReadOnlyList<Blob> bottom) =>
+        bottom.Count < 3 ? null : LossWeights.FromBottom(bottom[2], bottom[0], Channels, Inner, perChannel: true, perPosition: false, Error);
 
     public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         base.Reshape(bottom, top);
         _prob.ReshapeLike(bottom[0]);
         SoftmaxLayer.EnsureScratch(ref _scratch, Inner);
+        Weights(bottom);
         if (top.Count > 1)
         {
             top[1].ReshapeLike(bottom[0]);
@@ -35,14 +47,16 @@ public sealed class SoftmaxWithLossLayer : LabelLossLayer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         SoftmaxLayer.Compute(bottom[0].Data, _prob.Data, Outer, Channels, Inner, _scratch);
-        double loss = NegLogLikelihood(_prob.Data, bottom[1].Data);
+        double loss = NegLogLikelihood(_prob.Data, bottom[1].Data, Weights(bottom));
         top[0].Data[0] = (float)(loss / Normalizer(ValidCount));
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         CheckNoLabelGradient(propagateDown, bottom);
+        if (propagateDown.Count > 2 && propagateDown[2])
+            throw Error($"cannot back-propagate to the weights \"{bottom[2].Name}\" (bottom 2)");
         if (!propagateDown[0]) return;
-        FusedGradient(_prob.Data, bottom[1].Data, bottom[0].Diff, GradientScale(top[0]));
+        FusedGradient(_prob.Data, bottom[1].Data, bottom[0].Diff, GradientScale(top[0]), Weights(bottom));
     }
 }

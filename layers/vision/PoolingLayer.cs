@@ -11,7 +11,10 @@ namespace Engine.Layers;
 /// ceil((in + 2p − k) / s) + 1 (floor with round_mode FLOOR), less one when padding would make the
 /// last window start at or past in + p. Average pooling divides by the window clipped to
 /// [−p, in + p), so padding counts but not past the padded edge. Max pooling may give a second
-/// top: the flat index h·W + w of each maximum, as float.
+/// top: the flat index h·W + w of each maximum, as float. STOCHASTIC pooling (for non-negative
+/// inputs) picks, in TRAIN, one value of each window with probability value / window sum, drawn
+/// from the layer's <see cref="Layer.Rng"/>, and sends the gradient back to it; in TEST it gives
+/// the probability-weighted average Σx² / Σx (0 for an all-zero window).
 /// </summary>
 [LayerType("Pooling")]
 public sealed class PoolingLayer : Layer
@@ -30,15 +33,17 @@ public sealed class PoolingLayer : Layer
 
     public override int ExactBottoms => 1;
     public override int MinTops => 1;
+    /// <summary>STOCHASTIC pooling in TEST (a weighted average) has no gradient.</summary>
+    public override bool CanBackward(int bottomIndex) =>
+        !(Param.PoolingParam is { } p && p.Pool == PoolMethod.Stochastic && Phase != Phase.Train);
+
     public override int MaxTops => Param.PoolingParam is { } p && p.Pool == PoolMethod.Max ? 2 : 1;
 
     public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         var p = Param.PoolingParam ?? throw Error("pooling_param with a kernel size (or global_pooling) is required");
         _method = p.Pool;
-        if (_method == PoolMethod.Stochastic)
-            throw Error("STOCHASTIC pooling is not supported yet; use MAX or AVE");
-        if (_method != PoolMethod.Max && _method != PoolMethod.Ave)
+        if (_method != PoolMethod.Max && _method != PoolMethod.Ave && _method != PoolMethod.Stochastic)
             throw Error($"unknown pooling method {(int)_method}");
         _global = p.GlobalPooling;
         _round = p.RoundMode;
@@ -63,7 +68,7 @@ public sealed class PoolingLayer : Layer
         _outW = PooledSize(_width, _geo.KernelW, _geo.StrideW, _geo.PadW, "width");
         foreach (var t in top) t.Reshape(_num, _channels, _outH, _outW);
         long count = (long)_num * _channels * _outH * _outW;
-        if (_method == PoolMethod.Max && _mask.Length < count) _mask = new int[count];
+        if (_method != PoolMethod.Ave && _mask.Length < count) _mask = new int[count];
     }
 
     private int PooledSize(int input, int kernel, int stride, int pad, string axis)
@@ -92,6 +97,12 @@ public sealed class PoolingLayer : Layer
         int planes = _num * _channels;
         if (planes == 0) return;
         var maskTop = top.Count > 1 ? top[1] : null;
+        if (_method == PoolMethod.Stochastic)
+        {
+            // One generator, planes in order: the samples do not depend on the thread count.
+            ForwardStochastic(bottom[0], top[0]);
+            return;
+        }
         if (Parallel(out int blocks))
             WorkerPool.For(blocks, (Layer: this, Bottom: bottom[0], Top: top[0], Mask: maskTop, blocks, planes), static (b, st) =>
                 st.Layer.ForwardPlanes((int)((long)st.planes * b / st.blocks), (int)((long)st.planes * (b + 1) / st.blocks), st.Bottom, st.Top, st.Mask));
@@ -119,6 +130,61 @@ public sealed class PoolingLayer : Layer
             else
             {
                 AvePlane(src, dst);
+            }
+        }
+    }
+
+    private void ForwardStochastic(Blob bottom, Blob top)
+    {
+        int inPlane = _height * _width, outPlane = _outH * _outW;
+        bool train = Phase == Phase.Train;
+        for (int pl = 0; pl < _num * _channels; pl++)
+        {
+            ReadOnlySpan<float> src = bottom.Data.Slice(pl * inPlane, inPlane);
+            var dst = top.Data.Slice(pl * outPlane, outPlane);
+            var mask = _mask.AsSpan(pl * outPlane, outPlane);
+            for (int ph = 0; ph < _outH; ph++)
+            {
+                int hStart = ph * _geo.StrideH - _geo.PadH;
+                int hEnd = Math.Min(hStart + _geo.KernelH, _height);
+                hStart = Math.Max(hStart, 0);
+                for (int pw = 0; pw < _outW; pw++)
+                {
+                    int wStart = pw * _geo.StrideW - _geo.PadW;
+                    int wEnd = Math.Min(wStart + _geo.KernelW, _width);
+                    wStart = Math.Max(wStart, 0);
+                    double sum = 0, sumSq = 0;
+                    for (int h = hStart; h < hEnd; h++)
+                        for (int w = wStart; w < wEnd; w++)
+                        {
+                            float v = src[h * _width + w];
+                            sum += v;
+                            sumSq += (double)v * v;
+                        }
+                    int o = ph * _outW + pw;
+                    if (!train)
+                    {
+                        dst[o] = sum > 0 ? (float)(sumSq / sum) : 0f;
+                        continue;
+                    }
+                    // As Caffe: the first value where the cumulative sum reaches r·sum.
+                    double r = Rng.NextDouble() * sum, acc = 0;
+                    int arg = -1;
+                    for (int h = hStart; h < hEnd && arg < 0; h++)
+                        for (int w = wStart; w < wEnd; w++)
+                        {
+                            int idx = h * _width + w;
+                            acc += src[idx];
+                            if (acc >= r)
+                            {
+                                arg = idx;
+                                break;
+                            }
+                        }
+                    if (arg < 0) arg = (hEnd - 1) * _width + wEnd - 1;
+                    mask[o] = arg;
+                    dst[o] = src[arg];
+                }
             }
         }
     }
@@ -185,6 +251,8 @@ public sealed class PoolingLayer : Layer
         if (!propagateDown[0]) return;
         int planes = _num * _channels;
         if (planes == 0) return;
+        if (_method == PoolMethod.Stochastic && Phase != Phase.Train)
+            throw Error("STOCHASTIC pooling has no gradient in TEST (the weighted average is not back-propagated)");
         if (Parallel(out int blocks))
             WorkerPool.For(blocks, (Layer: this, Top: top[0], Bottom: bottom[0], blocks, planes), static (b, st) =>
                 st.Layer.BackwardPlanes((int)((long)st.planes * b / st.blocks), (int)((long)st.planes * (b + 1) / st.blocks), st.Top, st.Bottom));
@@ -200,7 +268,7 @@ public sealed class PoolingLayer : Layer
             ReadOnlySpan<float> topDiff = top.Diff.Slice(pl * outPlane, outPlane);
             var diff = bottom.Diff.Slice(pl * inPlane, inPlane);
             diff.Clear();
-            if (_method == PoolMethod.Max)
+            if (_method != PoolMethod.Ave)
             {
                 ReadOnlySpan<int> mask = _mask.AsSpan(pl * outPlane, outPlane);
                 for (int i = 0; i < outPlane; i++)

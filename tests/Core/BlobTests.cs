@@ -18,7 +18,7 @@ public class BlobTests
         Assert.That((b.Num, b.Channels, b.Height, b.Width), Is.EqualTo((2, 3, 4, 5)));
         Assert.That(b.Dim(-1), Is.EqualTo(5));
         var v = new Blob("v", 7, 9);
-        Assert.That((v.Num, v.Channels, v.Height, v.Width), Is.EqualTo((1, 1, 7, 9)));
+        Assert.That((v.Num, v.Channels, v.Height, v.Width), Is.EqualTo((7, 9, 1, 1)), "missing trailing axes read as 1, as in Caffe");
     }
 
     [Test]

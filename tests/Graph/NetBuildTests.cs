@@ -54,12 +54,16 @@ public class NetBuildTests
     }
 
     [Test]
-    public void DuplicateLayerNamesAreRejected()
+    public void RepeatedLayerNamesAreAllowedAsInCaffe()
     {
-        var e = Assert.Throws<EngineException>(() => Build(Data + """
+        // Caffe's own mnist_autoencoder has two layers named "loss".
+        var net = Build(Data + """
             layer { name: "data" type: "ReLU" bottom: "data" top: "data" }
-            """))!;
-        Assert.That(e.Message, Does.Contain("two layers are named \"data\""));
+            """);
+        Assert.That(net.Layers.Count(l => l.Name == "data"), Is.EqualTo(2));
+        var keys = Enumerable.Range(0, net.Layers.Count).Select(net.LayerKey).ToList();
+        Assert.That(keys, Is.Unique);
+        Assert.That(keys, Does.Contain("data").And.Contain("data#2"));
     }
 
     [Test]

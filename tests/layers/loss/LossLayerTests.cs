@@ -201,16 +201,6 @@ public class LossLayerTests
         Assert.That(naive.AllowForceBackward(1), Is.False);
     }
 
-    [TestCase(Mode.SmoothL1, "SmoothL1")]
-    [TestCase(Mode.Contrastive, "Contrastive")]
-    [TestCase(Mode.EuclideanSse, "EuclideanSSE")]
-    [TestCase(Mode.Infogain, "Infogain")]
-    public void OtherModesArriveWithTheCatalog(Mode mode, string name)
-    {
-        var e = Assert.Throws<EngineException>(() => SetUp(Loss(mode), [new Blob("p", 2, 3), new Blob("l", 2)]))!;
-        Assert.That(e.Message, Does.Contain("\"loss\"").And.Contain($"mode {name} arrives with the layer catalog"));
-    }
-
     [Test]
     public void ModeIsRequired()
     {

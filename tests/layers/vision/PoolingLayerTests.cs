@@ -246,8 +246,8 @@ public class PoolingLayerTests
     }
 
     [Test]
-    public void StochasticIsNotSupportedYet() =>
-        Assert.That(SetUpError(new PoolingParameter { Pool = PoolMethod.Stochastic, KernelSize = 2 }).Message, Does.Contain("not supported yet"));
+    public void StochasticHasNoMaskTop() =>
+        Assert.That(SetUpError(new PoolingParameter { Pool = PoolMethod.Stochastic, KernelSize = 2 }, tops: 2).Message, Does.Contain("at most 1 top"));
 
     [Test]
     public void MissingOrHalfKernelIsAnError()

@@ -1,0 +1,30 @@
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>y = |x|; dx = sign(x)·dy (0 at x = 0). Needs x in backward, so not in place (as Caffe).</summary>
+[LayerType("AbsVal")]
+public sealed class AbsValLayer : NeuronLayer
+{
+    public AbsValLayer(LayerParameter param) : base(param) { }
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (InPlace(bottom, top)) throw Error($"top \"{top[0].Name}\" is the bottom itself; AbsVal does not work in place");
+        base.Reshape(bottom, top);
+    }
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        TensorPrimitives.Abs(bottom[0].Data, top[0].Data);
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        ReadOnlySpan<float> x = bottom[0].Data;
+        ReadOnlySpan<float> dy = top[0].Diff;
+        Span<float> dx = bottom[0].Diff;
+        for (int i = 0; i < x.Length; i++) dx[i] = x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0f;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Caffe's "Scale": top = bottom[0] · s (+ b), s broadcast along the bottom's axes
+/// [axis, axis + k). One bottom: s is learned, shape bottom.shape[axis .. axis + num_axes)
+/// (num_axes −1 = to the end, 0 = a scalar), filled by `filler` (default constant 1). Two
+/// bottoms: s is bottom[1] (placed at `axis`; num_axes is not used) and gets a gradient.
+/// bias_term adds a learned bias of s's shape (bias_filler, default constant 0); its blob follows
+/// the scale's (or is the only one with two bottoms). May run in place (as after BatchNorm).
+/// </summary>
+[LayerType("Scale")]
+public sealed class ScaleLayer : Layer
+{
+    private BroadcastAxes _ax;
+    private bool _biasTerm;
+    private float[] _input = [];
+
+    public ScaleLayer(LayerParameter param) : base(param) { }
+
+    public override int MinBottoms => 1;
+    public override int MaxBottoms => 2;
+    public override int ExactTops => 1;
+
+    private ScaleParameter P => Param.ScaleParam ?? new ScaleParameter();
+
+    private int BiasIndex => _bottomCount > 1 ? 0 : 1;
+    private int _bottomCount = 1;
+
+    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var p = P;
+        _biasTerm = p.BiasTerm;
+        _bottomCount = bottom.Count;
+        int[] shape = bottom.Count > 1 ? bottom[1].Shape.ToArray() : BroadcastAxes.ParamShape(bottom[0], p.Axis, p.NumAxes, Error);
+        int expected = (bottom.Count > 1 ? 0 : 1) + (_biasTerm ? 1 : 0);
+        if (Blobs.Count > 0)
+        {
+            if (Blobs.Count != expected)
+                throw Error($"has {Blobs.Count} blobs, expected {expected} ({(bottom.Count > 1 ? "" : "scale")}{(bottom.Count == 1 && _biasTerm ? ", " : "")}{(_biasTerm ? "bias" : "")})");
+            foreach (var b in Blobs)
+                if (!b.ShapeEquals(shape)) throw Error($"blob shape {b.ShapeString} does not match ({string.Join(" ", shape)})");
+            ParamPropagateDown = Enumerable.Repeat(true, Blobs.Count).ToArray();
+            return;
+        }
+        if (bottom.Count == 1)
+        {
+            var scale = new Blob("", shape);
+            Filler.Fill(scale, p.Filler ?? new FillerParameter { Type = "constant", Value = 1 }, FillerRng, Name);
+            Blobs.Add(scale);
+        }
+        if (_biasTerm)
+        {
+            var bias = new Blob("", shape);
+            Filler.Fill(bias, p.BiasFiller, FillerRng, Name);
+            Blobs.Add(bias);
+        }
+        ParamPropagateDown = Enumerable.Repeat(true, Blobs.Count).ToArray();
+    }
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var scale = bottom.Count > 1 ? bottom[1] : Blobs[0];
+        _ax = BroadcastAxes.Of(bottom[0], scale, P.Axis, Error);
+        if (top[0] != bottom[0]) top[0].ReshapeLike(bottom[0]);
+        // In place, the input is kept for the scale's gradient.
+        if (top[0] == bottom[0] && _input.Length < bottom[0].Count) _input = new float[bottom[0].Count];
+    }
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        ReadOnlySpan<float> x = bottom[0].Data;
+        ReadOnlySpan<float> s = bottom.Count > 1 ? bottom[1].Data : Blobs[0].Data;
+        if (top[0] == bottom[0]) x.CopyTo(_input);
+        var y = top[0].Data;
+        int o = 0;
+        for (int i = 0; i < _ax.Outer; i++)
+            for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
+                TensorPrimitives.Multiply(x.Slice(o, _ax.Inner), s[d], y.Slice(o, _ax.Inner));
+        if (_biasTerm) BiasLayer.Add(y, Blobs[BiasIndex].Data, y, _ax);
+    }
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        ReadOnlySpan<float> dy = top[0].Diff;
+        ReadOnlySpan<float> x = top[0] == bottom[0] ? _input.AsSpan(0, dy.Length) : bottom[0].Data;
+        bool twoBottoms = bottom.Count > 1;
+        if (_biasTerm && ParamPropagateDown.Length > BiasIndex && ParamPropagateDown[BiasIndex])
+            BiasLayer.SumInto(dy, Blobs[BiasIndex].Diff, _ax, accumulate: true);
+        bool needScale = twoBottoms ? propagateDown[1] : ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
+        if (needScale)
+        {
+            var ds = twoBottoms ? bottom[1].Diff : Blobs[0].Diff;
+            if (twoBottoms) ds.Clear();
+            int o = 0;
+            for (int i = 0; i < _ax.Outer; i++)
+                for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
+                    ds[d] += TensorPrimitives.Dot(dy.Slice(o, _ax.Inner), x.Slice(o, _ax.Inner));
+        }
+        if (propagateDown[0])
+        {
+            ReadOnlySpan<float> s = twoBottoms ? bottom[1].Data : Blobs[0].Data;
+            var dx = bottom[0].Diff;
+            int o = 0;
+            for (int i = 0; i < _ax.Outer; i++)
+                for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
+                    TensorPrimitives.Multiply(dy.Slice(o, _ax.Inner), s[d], dx.Slice(o, _ax.Inner));
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Proto;
+using Op = Engine.Proto.EltwiseParameter.Types.EltwiseOp;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Combines two or more same-shaped bottoms elementwise (eltwise_param.operation): SUM (default)
+/// with optional per-bottom coeff, PROD, or MAX. Backward: SUM gives coeff_i·dy; PROD gives
+/// dy·Π_{j≠i} x_j (stable_prod_grad, default) or dy·y/x_i; MAX sends dy to the bottom that
+/// held the maximum (the first two compare with a strict &gt;, so on a tie bottom 1 wins over
+/// bottom 0 and later bottoms win only when strictly larger, as Caffe).
+/// </summary>
+[LayerType("Eltwise")]
+public sealed class EltwiseLayer : Layer
+{
+    private Op _op;
+    private float[] _coeff = [];
+    private bool _stableProd;
+    private int[] _argmax = [];
+
+    public EltwiseLayer(LayerParameter param) : base(param) { }
+
+    public override int MinBottoms => 2;
+    public override int ExactTops => 1;
+
+    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var p = Param.EltwiseParam ?? new EltwiseParameter();
+        _op = p.Operation;
+        if (p.Coeff.Count > 0 && _op != Op.Sum) throw Error($"eltwise_param.coeff applies to SUM only, not {_op.ToString().ToUpperInvariant()}");
+        if (p.Coeff.Count > 0 && p.Coeff.Count != bottom.Count)
+            throw Error($"{p.Coeff.Count} eltwise_param.coeff values for {bottom.Count} bottoms; give one per bottom");
+        _coeff = p.Coeff.Count > 0 ? p.Coeff.ToArray() : Enumerable.Repeat(1f, bottom.Count).ToArray();
+        _stableProd = p.StableProdGrad;
+    }
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        for (int i = 0; i < bottom.Count; i++)
+        {
+            if (ReferenceEquals(bottom[i], top[0])) throw Error($"top \"{top[0].Name}\" is also a bottom; Eltwise does not work in place");
+            if (!bottom[i].ShapeEquals(bottom[0]))
+                throw Error($"bottom {i} \"{bottom[i].Name}\" {bottom[i].ShapeString} does not match bottom 0 \"{bottom[0].Name}\" {bottom[0].ShapeString}");
+        }
+        top[0].ReshapeLike(bottom[0]);
+        if (_op == Op.Max && _argmax.Length < bottom[0].Count) _argmax = new int[bottom[0].Count];
+    }
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Span<float> y = top[0].Data;
+        switch (_op)
+        {
+            case Op.Prod:
+                TensorPrimitives.Multiply(bottom[0].Data, bottom[1].Data, y);
+                for (int i = 2; i < bottom.Count; i++) TensorPrimitives.Multiply(y, bottom[i].Data, y);
+                break;
+            case Op.Sum:
+                TensorPrimitives.Multiply(bottom[0].Data, _coeff[0], y);
+                for (int i = 1; i < bottom.Count; i++) TensorPrimitives.MultiplyAdd(bottom[i].Data, _coeff[i], y, y);
+                break;
+            case Op.Max:
+            {
+                var arg = _argmax.AsSpan(0, y.Length);
+                ReadOnlySpan<float> a = bottom[0].Data, b = bottom[1].Data;
+                for (int k = 0; k < y.Length; k++)
+                {
+                    if (a[k] > b[k]) { y[k] = a[k]; arg[k] = 0; }
+                    else { y[k] = b[k]; arg[k] = 1; }
+                }
+                for (int i = 2; i < bottom.Count; i++)
+                {
+                    ReadOnlySpan<float> x = bottom[i].Data;
+                    for (int k = 0; k < y.Length; k++)
+                        if (x[k] > y[k]) { y[k] = x[k]; arg[k] = i; }
+                }
+                break;
+            }
+            default:
+                throw Error($"unknown eltwise_param.operation {(int)_op}");
+        }
+    }
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        ReadOnlySpan<float> dy = top[0].Diff;
+        for (int i = 0; i < bottom.Count; i++)
+        {
+            if (!propagateDown[i]) continue;
+            Span<float> dx = bottom[i].Diff;
+            switch (_op)
+            {
+                case Op.Prod:
+                    if (_stableProd)
+                    {
+                        bool first = true;
+                        for (int j = 0; j < bottom.Count; j++)
+                        {
+                            if (j == i) continue;
+                            if (first) bottom[j].Data.CopyTo(dx);
+                            else TensorPrimitives.Multiply(dx, bottom[j].Data, dx);
+                            first = false;
+                        }
+                    }
+                    else TensorPrimitives.Divide(top[0].Data, bottom[i].Data, dx);
+                    TensorPrimitives.Multiply(dx, dy, dx);
+                    break;
+                case Op.Sum:
+                    if (_coeff[i] == 1f) dy.CopyTo(dx);
+                    else TensorPrimitives.Multiply(dy, _coeff[i], dx);
+                    break;
+                case Op.Max:
+                {
+                    ReadOnlySpan<int> arg = _argmax.AsSpan(0, dy.Length);
+                    for (int k = 0; k < dy.Length; k++) dx[k] = arg[k] == i ? dy[k] : 0f;
+                    break;
+                }
+            }
+        }
+    }
+}

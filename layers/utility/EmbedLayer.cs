@@ -1,0 +1,90 @@
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// A lookup table (embed_param: num_output, input_dim, bias_term true, weight_filler,
+/// bias_filler): each bottom value is an integer index into the input_dim × num_output weight
+/// rows; the top has the bottom's shape followed by num_output. Backward adds the top gradient
+/// rows to the rows that were looked up (and to the bias); the indices get no gradient.
+/// </summary>
+[LayerType("Embed")]
+public sealed class EmbedLayer : Layer
+{
+    private int _numOutput, _inputDim, _m;
+    private bool _biasTerm;
+
+    public EmbedLayer(LayerParameter param) : base(param) { }
+
+    public override int ExactBottoms => 1;
+    public override int ExactTops => 1;
+
+    public override bool CanBackward(int bottomIndex) => false;
+
+    public override bool AllowForceBackward(int bottomIndex) => false;
+
+    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var p = Param.EmbedParam ?? throw Error("embed_param with num_output and input_dim is required");
+        if (!p.HasNumOutput || p.NumOutput == 0) throw Error("embed_param.num_output is required and must be positive");
+        if (!p.HasInputDim || p.InputDim == 0) throw Error("embed_param.input_dim is required and must be positive");
+        _numOutput = checked((int)p.NumOutput);
+        _inputDim = checked((int)p.InputDim);
+        _biasTerm = p.BiasTerm;
+        SetUpWeights([_inputDim, _numOutput], p.WeightFiller, _biasTerm ? _numOutput : 0, p.BiasFiller);
+    }
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var b = bottom[0];
+        if (ReferenceEquals(top[0], b)) throw Error($"top \"{top[0].Name}\" is the bottom itself; Embed does not work in place");
+        var shape = b.Shape.Append(_numOutput).ToArray();
+        top[0].Reshape(shape);
+        _m = (int)b.Count;
+    }
+
+    private int Index(ReadOnlySpan<float> x, int i, string bottomName)
+    {
+        float v = x[i];
+        if (!(v >= 0 && v < _inputDim) || v != MathF.Floor(v))
+            throw Error($"index {v} at position {i} of bottom \"{bottomName}\" is not an integer in [0, {_inputDim}) (embed_param.input_dim)");
+        return (int)v;
+    }
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        ReadOnlySpan<float> x = bottom[0].Data;
+        ReadOnlySpan<float> w = Blobs[0].Data;
+        Span<float> y = top[0].Data;
+        for (int i = 0; i < _m; i++)
+        {
+            int index = Index(x, i, bottom[0].Name);
+            var row = y.Slice(i * _numOutput, _numOutput);
+            if (_biasTerm) TensorPrimitives.Add(w.Slice(index * _numOutput, _numOutput), Blobs[1].Data, row);
+            else w.Slice(index * _numOutput, _numOutput).CopyTo(row);
+        }
+    }
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown.Count > 0 && propagateDown[0]) throw Error($"cannot back-propagate to the indices \"{bottom[0].Name}\"");
+        ReadOnlySpan<float> dy = top[0].Diff;
+        if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
+        {
+            ReadOnlySpan<float> x = bottom[0].Data;
+            Span<float> dw = Blobs[0].Diff;
+            for (int i = 0; i < _m; i++)
+            {
+                var row = dw.Slice(Index(x, i, bottom[0].Name) * _numOutput, _numOutput);
+                TensorPrimitives.Add(row, dy.Slice(i * _numOutput, _numOutput), row);
+            }
+        }
+        if (_biasTerm && ParamPropagateDown.Length > 1 && ParamPropagateDown[1])
+        {
+            Span<float> db = Blobs[1].Diff;
+            for (int i = 0; i < _m; i++) TensorPrimitives.Add(db, dy.Slice(i * _numOutput, _numOutput), db);
+        }
+    }
+}

@@ -1,0 +1,334 @@
+using System.Numerics.Tensors;
+using Engine.Core;
+using Engine.Cpu;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// What Convolution and Deconvolution share, as in Caffe's BaseConvolutionLayer: parameters,
+/// weights, per-image im2col + GEMM pieces, worker slots and deterministic gradient chunks.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The pieces work in the convolution's own terms: an <em>image</em> (conv-in channels × H × W)
+/// is unrolled by im2col and multiplied by the weights (conv-out × conv-in/group·kH·kW) into the
+/// <em>column side</em> (conv-out channels × outH·outW). A convolution's image is its bottom and
+/// its column side its top; a deconvolution (<see cref="Reverse"/>) is the transpose, its bottom is
+/// the column side and its top the image, so its forward is the convolution's data backward and
+/// the other way round. Weights are (conv-out, conv-in/group, kH, kW) in both cases; the bias has
+/// num_output values and is added to the top.
+/// </para>
+/// <para>
+/// Images run in parallel on <see cref="WorkerPool"/>, each worker slot with its own column
+/// buffer. Parameter gradients are summed per chunk of images into partial buffers, and the chunks
+/// are added in order; the chunks depend only on the batch size and the weight size, never on the
+/// thread count, so the gradients are the same bit for bit on any machine.
+/// </para>
+/// </remarks>
+public abstract class BaseConvolutionLayer : Layer
+{
+    /// <summary>At most this many chunks of images get their own parameter-gradient buffer.</summary>
+    private const int MaxChunks = 16;
+
+    /// <summary>Floats the partial parameter-gradient buffers may take together.</summary>
+    private const long PartialBudget = 16L << 20;
+
+    /// <summary>An image with at least this much work and fewer images than threads: GEMMs go parallel instead.</summary>
+    private const long SerialImageFlops = 4L << 20;
+
+    private protected ConvGeometry Geo;
+    private int _numOutput, _group;
+    private bool _biasTerm;
+
+    // Shapes of the current reshape: the blobs, and the convolution's image and column sides.
+    private int _num, _channels, _bottomSize, _topSize, _topSpatial;
+    private int _convIn, _convOut, _imgH, _imgW, _colSpatial, _kernelDim, _outPerGroup, _colSize;
+
+    // Scratch, grown in Reshape only.
+    private float[][] _cols = [];
+    private int _slots = 1;
+    private float[][] _weightPartials = [];
+    private float[][] _biasPartials = [];
+    private int _chunks = 1;
+
+    private protected BaseConvolutionLayer(LayerParameter param) : base(param) { }
+
+    public override int MinBottoms => 1;
+    public override int MinTops => 1;
+    public override bool EqualBottomTopCount => true;
+
+    /// <summary>True for deconvolution: the bottom is the column side, the top the image.</summary>
+    private protected abstract bool Reverse { get; }
+
+    /// <summary>The top's spatial size for a bottom of <paramref name="height"/>×<paramref name="width"/> (≤ 0: does not fit).</summary>
+    private protected abstract (int h, int w) OutputSize(int height, int width);
+
+    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var p = Param.ConvolutionParam ?? throw Error("convolution_param with num_output is required");
+        CheckAxes(bottom[0], p);
+        Geo = ConvGeometry.FromConvolution(p, Error);
+        if (!p.HasNumOutput || p.NumOutput == 0) throw Error("convolution_param.num_output is required and must be positive");
+        _numOutput = checked((int)p.NumOutput);
+        _group = checked((int)p.Group);
+        if (_group <= 0) throw Error("group must be positive");
+        _biasTerm = p.BiasTerm;
+
+        _channels = bottom[0].Dim(1);
+        if (_channels % _group != 0)
+            throw Error($"input channels ({_channels}) must be divisible by group ({_group})");
+        if (_numOutput % _group != 0)
+            throw Error($"num_output ({_numOutput}) must be divisible by group ({_group})");
+        (_convIn, _convOut) = Reverse ? (_numOutput, _channels) : (_channels, _numOutput);
+
+        int[] weightShape = [_convOut, _convIn / _group, Geo.KernelH, Geo.KernelW];
+        SetUpWeights(weightShape, p.WeightFiller, _biasTerm ? _numOutput : 0, p.BiasFiller);
+    }
+
+    private void CheckAxes(Blob b, ConvolutionParameter p)
+    {
+        int axis = p.Axis < 0 ? p.Axis + b.NumAxes : p.Axis;
+        if (axis != 1)
+            throw Error($"axis {p.Axis} is not supported; channels must be axis 1 (N×C×H×W)");
+        if (b.NumAxes != 4)
+            throw Error($"bottom \"{b.Name}\" is {b.NumAxes}-D {b.ShapeString}; only 2-D convolution of N×C×H×W blobs is supported (N-D convolution arrives with the layer catalog)");
+    }
+
+    public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var b0 = bottom[0];
+        CheckAxes(b0, Param.ConvolutionParam);
+        for (int i = 1; i < bottom.Count; i++)
+            if (!bottom[i].ShapeEquals(b0))
+                throw Error($"all bottoms must have one shape: \"{b0.Name}\" is {b0.ShapeString} but \"{bottom[i].Name}\" is {bottom[i].ShapeString}");
+        if (b0.Dim(1) != _channels)
+            throw Error($"bottom \"{b0.Name}\" has {b0.Dim(1)} channels but the weights were made for {_channels}");
+
+        _num = b0.Dim(0);
+        int height = b0.Dim(2), width = b0.Dim(3);
+        var (outH, outW) = OutputSize(height, width);
+        if (outH <= 0 || outW <= 0)
+            throw Error($"{Geo} does not fit the input {height}×{width} (padded {height + 2 * Geo.PadH}×{width + 2 * Geo.PadW}, kernel extent " +
+                        $"{Geo.DilationH * (Geo.KernelH - 1) + 1}×{Geo.DilationW * (Geo.KernelW - 1) + 1})");
+        foreach (var t in top) t.Reshape(_num, _numOutput, outH, outW);
+
+        _bottomSize = _channels * height * width;
+        _topSpatial = outH * outW;
+        _topSize = _numOutput * _topSpatial;
+        (_imgH, _imgW, _colSpatial) = Reverse ? (outH, outW, height * width) : (height, width, outH * outW);
+        _kernelDim = _convIn / _group * Geo.KernelH * Geo.KernelW;
+        _outPerGroup = _convOut / _group;
+        _colSize = checked(_kernelDim * _group * _colSpatial);
+
+        // Worker slots, each with a column buffer (none needed for 1×1). Images run in parallel
+        // when there are enough of them or each is small; otherwise one image at a time, and the
+        // GEMMs spread over the threads themselves.
+        int threads = WorkerPool.Threads;
+        long imageFlops = 2L * _convOut * _colSpatial * _kernelDim;
+        _slots = _num >= threads || imageFlops < SerialImageFlops ? Math.Max(1, Math.Min(_num, threads)) : 1;
+        if (_cols.Length < _slots) Array.Resize(ref _cols, _slots);
+        for (int s = 0; s < _slots; s++)
+        {
+            _cols[s] ??= [];
+            if (!Geo.Is1x1 && _cols[s].Length < _colSize) _cols[s] = new float[_colSize];
+        }
+
+        // Chunks of images with their own gradient buffers: a function of the shapes only.
+        long weightCount = Blobs[0].Count;
+        _chunks = (int)Math.Max(1, Math.Min(Math.Min(_num, MaxChunks), PartialBudget / Math.Max(1, weightCount)));
+        if (_chunks > 1)
+        {
+            if (_weightPartials.Length < _chunks)
+            {
+                Array.Resize(ref _weightPartials, _chunks);
+                Array.Resize(ref _biasPartials, _chunks);
+            }
+            for (int c = 0; c < _chunks; c++)
+            {
+                if (_weightPartials[c] == null || _weightPartials[c].Length < weightCount) _weightPartials[c] = new float[weightCount];
+                if (_biasPartials[c] == null || _biasPartials[c].Length < _numOutput) _biasPartials[c] = new float[_numOutput];
+            }
+        }
+    }
+
+    // ---- the convolution's pieces, one image ---------------------------------------------
+
+    /// <summary>Column side (conv-out × colSpatial) = W · im2col(image); overwrites <paramref name="output"/>.</summary>
+    private void GemmForward(ReadOnlySpan<float> image, Span<float> output, float[] colBuffer)
+    {
+        ReadOnlySpan<float> col = image;
+        if (!Geo.Is1x1)
+        {
+            Im2Col.Forward(image, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
+                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, colBuffer.AsSpan(0, _colSize));
+            col = colBuffer.AsSpan(0, _colSize);
+        }
+        ReadOnlySpan<float> weights = Blobs[0].Data;
+        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
+        for (int g = 0; g < _group; g++)
+            Blas.Sgemm(false, false, _outPerGroup, _colSpatial, _kernelDim, 1f,
+                weights.Slice(g * wGroup, wGroup), col.Slice(g * cGroup, cGroup), 0f, output.Slice(g * oGroup, oGroup));
+    }
+
+    /// <summary>Image = col2im(Wᵀ · column side); overwrites <paramref name="image"/>.</summary>
+    private void GemmBackward(ReadOnlySpan<float> output, Span<float> image, float[] colBuffer)
+    {
+        ReadOnlySpan<float> weights = Blobs[0].Data;
+        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
+        var target = Geo.Is1x1 ? image : colBuffer.AsSpan(0, _colSize);
+        for (int g = 0; g < _group; g++)
+            Blas.Sgemm(true, false, _kernelDim, _colSpatial, _outPerGroup, 1f,
+                weights.Slice(g * wGroup, wGroup), output.Slice(g * oGroup, oGroup), 0f, target.Slice(g * cGroup, cGroup));
+        if (!Geo.Is1x1)
+            Im2Col.Backward(target, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
+                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, image);
+    }
+
+    /// <summary>weightDiff += column side · im2col(image)ᵀ.</summary>
+    private void GemmWeight(ReadOnlySpan<float> image, ReadOnlySpan<float> output, Span<float> weightDiff, float[] colBuffer)
+    {
+        ReadOnlySpan<float> col = image;
+        if (!Geo.Is1x1)
+        {
+            Im2Col.Forward(image, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
+                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, colBuffer.AsSpan(0, _colSize));
+            col = colBuffer.AsSpan(0, _colSize);
+        }
+        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
+        for (int g = 0; g < _group; g++)
+            Blas.Sgemm(false, true, _outPerGroup, _kernelDim, _colSpatial, 1f,
+                output.Slice(g * oGroup, oGroup), col.Slice(g * cGroup, cGroup), 1f, weightDiff.Slice(g * wGroup, wGroup));
+    }
+
+    // ---- forward -------------------------------------------------------------------------
+
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (_num == 0) return;
+        for (int i = 0; i < bottom.Count; i++)
+            WorkerPool.For(_slots, (this, bottom[i], top[i]), static (s, st) => st.Item1.ForwardSlot(s, st.Item2, st.Item3));
+    }
+
+    private void ForwardSlot(int slot, Blob bottom, Blob top)
+    {
+        var col = _cols[slot];
+        for (int n = slot; n < _num; n += _slots) ForwardImage(bottom, top, n, col);
+    }
+
+    private void ForwardImage(Blob bottom, Blob top, int n, float[] colBuffer)
+    {
+        ReadOnlySpan<float> input = bottom.Data.Slice(n * _bottomSize, _bottomSize);
+        var output = top.Data.Slice(n * _topSize, _topSize);
+        if (Reverse) GemmBackward(input, output, colBuffer);
+        else GemmForward(input, output, colBuffer);
+        if (_biasTerm)
+        {
+            ReadOnlySpan<float> bias = Blobs[1].Data;
+            for (int m = 0; m < _numOutput; m++)
+            {
+                var row = output.Slice(m * _topSpatial, _topSpatial);
+                TensorPrimitives.Add(row, bias[m], row);
+            }
+        }
+    }
+
+    // ---- backward ------------------------------------------------------------------------
+
+    private readonly record struct BackwardJob(
+        BaseConvolutionLayer Layer, IReadOnlyList<Blob> Top, IReadOnlyList<bool> PropagateDown, IReadOnlyList<Blob> Bottom, bool NeedWeight, bool NeedBias);
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        bool needWeight = ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
+        bool needBias = _biasTerm && ParamPropagateDown.Length > 1 && ParamPropagateDown[1];
+        bool anyBottom = false;
+        for (int i = 0; i < propagateDown.Count; i++) anyBottom |= propagateDown[i];
+        if (_num == 0 || (!needWeight && !needBias && !anyBottom)) return;
+        var job = new BackwardJob(this, top, propagateDown, bottom, needWeight, needBias);
+
+        if (!needWeight && !needBias)
+        {
+            // Only bottom gradients: every image is independent.
+            WorkerPool.For(_slots, job, static (s, j) => j.Layer.BackwardSlot(s, j));
+            return;
+        }
+        if (_chunks == 1)
+        {
+            BackwardChunk(0, _cols[0], job, Blobs[0].Diff, needBias ? Blobs[1].Diff : default);
+            return;
+        }
+        WorkerPool.For(Math.Min(_slots, _chunks), job, static (s, j) => j.Layer.BackwardChunks(s, j));
+        // Sum the chunks' partial gradients in chunk order: the same result on any thread count.
+        for (int c = 0; c < _chunks; c++)
+        {
+            if (needWeight)
+            {
+                var diff = Blobs[0].Diff;
+                TensorPrimitives.Add(diff, _weightPartials[c].AsSpan(0, diff.Length), diff);
+            }
+            if (needBias)
+            {
+                var diff = Blobs[1].Diff;
+                TensorPrimitives.Add(diff, _biasPartials[c].AsSpan(0, diff.Length), diff);
+            }
+        }
+    }
+
+    private void BackwardSlot(int slot, BackwardJob job)
+    {
+        var col = _cols[slot];
+        for (int n = slot; n < _num; n += _slots)
+            for (int i = 0; i < job.Bottom.Count; i++)
+                if (job.PropagateDown[i]) BackwardImage(job, i, n, col, default, default);
+    }
+
+    private void BackwardChunks(int slot, BackwardJob job)
+    {
+        int slots = Math.Min(_slots, _chunks);
+        for (int c = slot; c < _chunks; c += slots)
+        {
+            var w = _weightPartials[c].AsSpan(0, (int)Blobs[0].Count);
+            var b = _biasPartials[c].AsSpan(0, _numOutput);
+            w.Clear();
+            b.Clear();
+            BackwardChunk(c, _cols[slot], job, w, job.NeedBias ? b : default);
+        }
+    }
+
+    /// <summary>Images of chunk <paramref name="chunk"/>, every bottom, adding parameter gradients into the given spans.</summary>
+    private void BackwardChunk(int chunk, float[] col, BackwardJob job, Span<float> weightDiff, Span<float> biasDiff)
+    {
+        int start = (int)((long)_num * chunk / _chunks), end = (int)((long)_num * (chunk + 1) / _chunks);
+        for (int i = 0; i < job.Bottom.Count; i++)
+            for (int n = start; n < end; n++)
+                BackwardImage(job, i, n, col, job.NeedWeight ? weightDiff : default, job.NeedBias ? biasDiff : default);
+    }
+
+    /// <summary>
+    /// One image of bottom <paramref name="i"/>: adds into <paramref name="weightDiff"/> and
+    /// <paramref name="biasDiff"/> when they are not empty; overwrites the bottom gradient when asked.
+    /// </summary>
+    private void BackwardImage(BackwardJob job, int i, int n, float[] colBuffer, Span<float> weightDiff, Span<float> biasDiff)
+    {
+        ReadOnlySpan<float> topDiff = job.Top[i].Diff.Slice(n * _topSize, _topSize);
+
+        if (!biasDiff.IsEmpty)
+            for (int m = 0; m < _numOutput; m++)
+                biasDiff[m] += TensorPrimitives.Sum<float>(topDiff.Slice(m * _topSpatial, _topSpatial));
+
+        if (!weightDiff.IsEmpty)
+        {
+            ReadOnlySpan<float> bottomData = job.Bottom[i].Data.Slice(n * _bottomSize, _bottomSize);
+            if (Reverse) GemmWeight(topDiff, bottomData, weightDiff, colBuffer);
+            else GemmWeight(bottomData, topDiff, weightDiff, colBuffer);
+        }
+
+        if (job.PropagateDown[i])
+        {
+            var bottomDiff = job.Bottom[i].Diff.Slice(n * _bottomSize, _bottomSize);
+            if (Reverse) GemmForward(topDiff, bottomDiff, colBuffer);
+            else GemmBackward(topDiff, bottomDiff, colBuffer);
+        }
+    }
+}

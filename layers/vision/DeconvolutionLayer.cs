@@ -1,0 +1,27 @@
+using Engine.Core;
+using Engine.Proto;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// 2-D transposed convolution (Caffe's "Deconvolution"), the adjoint of Convolution with the same
+/// convolution_param: out = s(in − 1) + d(k − 1) + 1 − 2p per axis. Weights (C_in, num_output/group,
+/// kH, kW), bias (num_output). Its forward is a convolution's data backward (Wᵀ·x, then col2im) and
+/// its data backward a convolution's forward; see <see cref="BaseConvolutionLayer"/>.
+/// </summary>
+[LayerType("Deconvolution")]
+public sealed class DeconvolutionLayer : BaseConvolutionLayer
+{
+    public DeconvolutionLayer(LayerParameter param) : base(param) { }
+
+    private protected override bool Reverse => true;
+
+    private protected override (int h, int w) OutputSize(int height, int width) =>
+        (Size(height, Geo.KernelH, Geo.StrideH, Geo.PadH, Geo.DilationH), Size(width, Geo.KernelW, Geo.StrideW, Geo.PadW, Geo.DilationW));
+
+    private static int Size(int input, int kernel, int stride, int pad, int dilation)
+    {
+        long size = (long)stride * (input - 1) + (long)dilation * (kernel - 1) + 1 - 2L * pad;
+        return size <= 0 || size > int.MaxValue ? 0 : (int)size;
+    }
+}
