@@ -75,7 +75,9 @@ public sealed partial class Net
     /// to 1 (every other blob's to 0), and every layer from the one that produced it down to the
     /// first computes gradients, as with force_backward (propagate_down: false and label bottoms are
     /// still respected). Returns the gradient of sum(lossBlob) with respect to each input blob and
-    /// each parameter blob (including those with lr_mult 0). Parameter gradients are cleared first.
+    /// each learnable parameter blob, lr_mult 0 included (statistics such as BatchNorm's stay 0),
+    /// keyed by <see cref="LayerKey"/> (the layer name; "name#2" for a repeated name). Parameter
+    /// gradients are cleared first.
     /// </summary>
     public NetGradients Backward(string lossBlob)
     {
@@ -97,8 +99,12 @@ public sealed partial class Net
                 var down = new bool[_bottoms[i].Length];
                 for (int b = 0; b < down.Length; b++)
                     down[b] = layer.CanBackward(b) && layer.AllowForceBackward(b) && (lp.PropagateDown.Count == 0 || lp.PropagateDown[b]);
-                layer.ParamPropagateDown = Enumerable.Repeat(true, layer.Blobs.Count).ToArray();
-                if (down.Any(d => d) || layer.Blobs.Count > 0) layer.Backward(_tops[i], down, _bottoms[i]);
+                var paramDown = new bool[layer.Blobs.Count];
+                for (int p = 0; p < paramDown.Length; p++) paramDown[p] = layer.IsLearnable(p);
+                layer.ParamPropagateDown = paramDown;
+                if (!down.Any(d => d) && !paramDown.Any(d => d)) continue;
+                layer.Backward(_tops[i], down, _bottoms[i]);
+                if (DebugInfo) NetDebugInfo.Backward(this, i);
             }
         }
         finally
@@ -109,9 +115,9 @@ public sealed partial class Net
         var inputs = new Dictionary<string, (int[] shape, float[] data)>(StringComparer.Ordinal);
         foreach (var b in _inputs) inputs[b.Name] = (b.Shape.ToArray(), b.Diff.ToArray());
         var grads = new Dictionary<string, IReadOnlyList<(int[] shape, float[] data)>>(StringComparer.Ordinal);
-        foreach (var layer in _layers)
-            if (layer.Blobs.Count > 0)
-                grads[layer.Name] = layer.Blobs.Select(p => (p.Shape.ToArray(), p.Diff.ToArray())).ToList();
+        for (int i = 0; i < _layers.Count; i++)
+            if (_layers[i].Blobs.Count > 0)
+                grads[LayerKey(i)] = _layers[i].Blobs.Select(p => (p.Shape.ToArray(), p.Diff.ToArray())).ToList();
         return new NetGradients(inputs, grads);
     }
 

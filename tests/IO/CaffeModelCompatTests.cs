@@ -332,24 +332,28 @@ public class CaffeModelCompatTests
         // BatchNorm (2015, after BlobShape): mean (C), variance (C), moving-average factor (1).
         static Wire Shaped(long dim, float[] data) => new Wire().Msg(7, new Wire().PackedVarints(1, dim)).PackedFloats(5, data);
         var bn = new Wire().Str(1, "bn").Str(2, "BatchNorm").Str(3, "conv").Str(4, "conv")
-            .Msg(7, Shaped(3, [0.1f, 0.2f, 0.3f]))
-            .Msg(7, Shaped(3, [1f, 2f, 3f]))
-            .Msg(7, Shaped(1, [999f]));
+            .Msg(7, Shaped(3, [0.2f, 0.4f, 0.6f]))
+            .Msg(7, Shaped(3, [2f, 4f, 6f]))
+            .Msg(7, Shaped(1, [2f]));
         var file = Path.Combine(_dir, "bn.caffemodel");
         File.WriteAllBytes(file, new Wire().Msg(100, bn).Bytes);
         var layer = WeightsFile.ReadNet(file).Layer.Single();
         Assert.That(layer.Blobs, Has.Count.EqualTo(3));
         Assert.That(layer.Blobs.Select(Blob.ShapeOf), Is.EqualTo(new[] { new[] { 3 }, [3], [1] }));
-        Assert.That(layer.Blobs[0].Data, Is.EqualTo(new[] { 0.1f, 0.2f, 0.3f }));
-        Assert.That(layer.Blobs[1].Data, Is.EqualTo(new[] { 1f, 2f, 3f }));
-        Assert.That(layer.Blobs[2].Data.Single(), Is.EqualTo(999f));
-        var stats = new[] { new Blob("mean", 3), new Blob("variance", 3), new Blob("factor", 1) };
-        for (int i = 0; i < 3; i++)
-        {
-            Assert.That(stats[i].ShapeMatches(layer.Blobs[i]), Is.True);
-            stats[i].FromProto(layer.Blobs[i], reshape: false);
-        }
-        Assert.That(stats[2].Data[0], Is.EqualTo(999f));
+        Assert.That(layer.Blobs[0].Data, Is.EqualTo(new[] { 0.2f, 0.4f, 0.6f }));
+        Assert.That(layer.Blobs[1].Data, Is.EqualTo(new[] { 2f, 4f, 6f }));
+        Assert.That(layer.Blobs[2].Data.Single(), Is.EqualTo(2f));
+
+        // Into a net: the TEST phase normalizes with the stored statistics divided by the factor.
+        var net = new Net(ProtoText.Parse<NetParameter>("""
+            layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 1 dim: 2 } } }
+            layer { name: "bn" type: "BatchNorm" bottom: "data" top: "bn" }
+            """), new NetState { Phase = Phase.Test }, quiet: true);
+        net.CopyTrainedLayersFrom(file);
+        Assert.That(net.Layer("bn").Blobs.Select(b => b.Data.ToArray()), Is.EqualTo(new[] { new[] { 0.2f, 0.4f, 0.6f }, [2f, 4f, 6f], [2f] }));
+        var y = net.Forward(new Dictionary<string, (int[], float[])> { ["data"] = ([1, 3, 1, 2], [1, 1, 1, 1, 1, 1]) })["bn"].data;
+        for (int c = 0; c < 3; c++)
+            Assert.That(y[2 * c], Is.EqualTo((1 - 0.1 * (c + 1)) / Math.Sqrt(c + 1 + 1e-5)).Within(1e-5), $"channel {c}");
     }
 
     [Test]
