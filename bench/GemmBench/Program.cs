@@ -1,9 +1,11 @@
 // GEMM throughput benchmark for Engine.Cpu.Blas.Sgemm.
 //
 //   dotnet run -c Release --project bench/GemmBench -- [--threads 1,2] [--kernel auto|512|256|portable|all]
-//                                                      [--seconds 0.5] [--shape MxNxK[:NT]]...
+//                                                      [--seconds 0.5] [--clock wall|cpu] [--shape MxNxK[:NT]]...
 //
 // Prints GFLOP/s (2·m·n·k / best time per call) for each shape, kernel family and thread count.
+// --clock cpu times with the process's CPU time instead of the wall clock: steadier on a shared
+// machine, and for several threads it gives the throughput per busy core, not the speed-up.
 // The default shapes are a 1024³ square, a few other squares, and the products a LeNet training
 // step (batch 64) issues.
 using System.Diagnostics;
@@ -13,6 +15,7 @@ using Engine.Cpu;
 var threadCounts = new List<int> { 1, Environment.ProcessorCount };
 var kinds = new List<Blas.KernelKind> { Blas.KernelKind.Auto };
 double seconds = 0.5;
+bool cpuClock = false;
 var shapes = new List<Shape>();
 
 for (int i = 0; i < args.Length; i++)
@@ -36,6 +39,9 @@ for (int i = 0; i < args.Length; i++)
             break;
         case "--seconds":
             seconds = double.Parse(Next(), CultureInfo.InvariantCulture);
+            break;
+        case "--clock":
+            cpuClock = Next() switch { "cpu" => true, "wall" => false, var s => throw new ArgumentException($"unknown clock {s}") };
             break;
         case "--shape":
             shapes.Add(Shape.Parse(Next()));
@@ -93,7 +99,7 @@ foreach (var s in shapes)
         {
             Blas.ForceKernel = kind;
             WorkerPool.Threads = t;
-            double best = Measure(() => Blas.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, b, 0f, c), seconds);
+            double best = Measure(() => Blas.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, b, 0f, c), seconds, cpuClock);
             double gflops = 2.0 * s.M * s.N * s.K / best / 1e9;
             Console.Write($" {gflops,12:F1}");
         }
@@ -110,26 +116,34 @@ static string KindName(Blas.KernelKind k) => k switch
     _ => "auto",
 };
 
-// Best time per call: batches of calls sized to ~2 ms (short, so some run undisturbed on a busy machine), repeated for the time budget.
-static double Measure(Action run, double seconds)
+// Best time per call: batches of calls sized to ~2 ms (wall clock; short, so that some run
+// undisturbed on a busy machine) or ~20 ms (CPU clock, whose resolution is coarser).
+static double Measure(Action run, double seconds, bool cpuClock)
 {
+    var process = Process.GetCurrentProcess();
+    double Now()
+    {
+        if (!cpuClock) return Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
+        process.Refresh();
+        return process.TotalProcessorTime.TotalSeconds;
+    }
+    double batch = cpuClock ? 0.02 : 0.002;
     for (int i = 0; i < 3; i++) run(); // warm up (JIT tiers, buffers)
-    var sw = Stopwatch.StartNew();
     int reps = 1;
     while (true)
     {
-        sw.Restart();
+        double t0 = Now();
         for (int i = 0; i < reps; i++) run();
-        if (sw.Elapsed.TotalSeconds > 0.002) break;
+        if (Now() - t0 > batch) break;
         reps *= 2;
     }
     double best = double.MaxValue;
     var total = Stopwatch.StartNew();
     do
     {
-        sw.Restart();
+        double t0 = Now();
         for (int i = 0; i < reps; i++) run();
-        best = Math.Min(best, sw.Elapsed.TotalSeconds / reps);
+        best = Math.Min(best, (Now() - t0) / reps);
     } while (total.Elapsed.TotalSeconds < seconds);
     return best;
 }

@@ -480,7 +480,7 @@ public static unsafe partial class Blas
         }
         if (valid < w)
             for (int p = 0; p < kc; p++)
-                new Span<float>(dst + (nint)p * w + valid, w - valid).Clear();
+                for (int q = valid; q < w; q++) dst[(nint)p * w + q] = 0f;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

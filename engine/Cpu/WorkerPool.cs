@@ -61,38 +61,58 @@ public static class WorkerPool
     }
 
     // ---- implementation -------------------------------------------------------------------
+    //
+    // The caller publishes the job in `current`, wakes the helpers and claims indices itself. A
+    // helper counts itself in `active` before it looks at `current`, so once the caller has taken the
+    // job down again (Interlocked, a full fence) and seen `active` reach 0, no helper can still be
+    // inside it. A helper that wakes late finds nothing left and goes back to sleep: the caller
+    // never waits for a thread that was not scheduled in time, only for indices already running.
 
     private static readonly object Gate = new();
+    private static readonly object IdleLock = new();
     private static readonly List<Worker> Workers = new();
-    private static readonly ManualResetEventSlim AllDone = new(false);
     private static Job? current;
-    private static int pendingWorkers;
+    private static int active;
+    private static int callerWaiting;
 
     [ThreadStatic] private static bool insideLoop;
 
-    /// <summary>Runs the job on the calling thread and <paramref name="helpers"/> workers.
+    /// <summary>Runs the job on the calling thread and up to <paramref name="helpers"/> workers.
     /// Called with <see cref="Gate"/> held.</summary>
     private static void RunJob(Job job, int helpers)
     {
         while (Workers.Count < helpers) Workers.Add(new Worker(Workers.Count));
-        current = job;
-        AllDone.Reset();
-        Volatile.Write(ref pendingWorkers, helpers);
+        Volatile.Write(ref current, job);
         for (int w = 0; w < helpers; w++) Workers[w].Wake();
 
         insideLoop = true;
         try { job.Work(); }
         finally { insideLoop = false; }
 
-        // Wait for every woken worker to have left the job before it is reused or cleared.
-        AllDone.Wait();
-        current = null;
+        // Every index is claimed; take the job down and wait for the ones still running elsewhere.
+        Interlocked.Exchange(ref current, null);
+        var spin = new SpinWait();
+        while (Volatile.Read(ref active) != 0)
+        {
+            if (!spin.NextSpinWillYield)
+            {
+                spin.SpinOnce();
+                continue;
+            }
+            lock (IdleLock)
+            {
+                Interlocked.Exchange(ref callerWaiting, 1);
+                while (Volatile.Read(ref active) != 0) Monitor.Wait(IdleLock, 1);
+                Interlocked.Exchange(ref callerWaiting, 0);
+            }
+        }
         job.ThrowIfFailed();
     }
 
     private sealed class Worker
     {
         private readonly SemaphoreSlim wake = new(0);
+        private int signaled; // 1 while a wake-up is pending, so a sleeping worker's permits never pile up
 
         public Worker(int index)
         {
@@ -100,7 +120,10 @@ public static class WorkerPool
             thread.Start();
         }
 
-        public void Wake() => wake.Release();
+        public void Wake()
+        {
+            if (Interlocked.Exchange(ref signaled, 1) == 0) wake.Release();
+        }
 
         private void Loop()
         {
@@ -108,8 +131,11 @@ public static class WorkerPool
             while (true)
             {
                 wake.Wait();
+                Interlocked.Exchange(ref signaled, 0);
+                Interlocked.Increment(ref active);
                 Volatile.Read(ref current)?.Work();
-                if (Interlocked.Decrement(ref pendingWorkers) == 0) AllDone.Set();
+                if (Interlocked.Decrement(ref active) == 0 && Volatile.Read(ref callerWaiting) != 0)
+                    lock (IdleLock) Monitor.PulseAll(IdleLock);
             }
         }
     }

@@ -44,9 +44,15 @@ public class SharedModelsTests
         var missing = param.Layer.Select(l => l.Type).Where(t => t != "Data" && !LayerRegistry.IsRegistered(t)).Distinct().ToList();
         if (missing.Count > 0) Assert.Ignore($"layer types not built yet: {string.Join(", ", missing)}");
         ReplaceDataLayers(param, Path.GetFileName(relative));
-        foreach (var phase in new[] { Phase.Train, Phase.Test })
+        // A net whose layers are chosen by stage (the autoencoder's test-on-train / test-on-test)
+        // is built once per stage, as its solver's test_state does.
+        var stages = param.Layer.SelectMany(l => l.Include.SelectMany(r => r.Stage)).Distinct().ToList();
+        var states = new List<NetState> { new() { Phase = Phase.Train } };
+        if (stages.Count == 0) states.Add(new NetState { Phase = Phase.Test });
+        foreach (var stage in stages) states.Add(new NetState { Phase = Phase.Test, Stage = { stage } });
+        foreach (var state in states)
         {
-            var net = new Net(param, new NetState { Phase = phase }, quiet: true, source: path);
+            var net = new Net(param, state, quiet: true, source: path);
             Assert.That(net.Layers, Is.Not.Empty);
             Assert.That(net.Outputs, Is.Not.Empty);
         }
