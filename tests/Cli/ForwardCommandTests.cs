@@ -234,6 +234,22 @@ public class ForwardCommandTests
     }
 
     [Test]
+    public void RepeatedLayerNamesGetTheirOwnGradients()
+    {
+        var model = Write("repeated.prototxt", """
+            layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }
+            layer { name: "ip" type: "InnerProduct" bottom: "data" top: "h" inner_product_param { num_output: 2 weight_filler { type: "constant" value: 1 } } }
+            layer { name: "ip" type: "InnerProduct" bottom: "h" top: "y" inner_product_param { num_output: 1 weight_filler { type: "constant" value: 2 } } }
+            """);
+        var net = Net.FromFile(model, Phase.Test, quiet: true);
+        var grads = net.Backward(new Dictionary<string, (int[], float[])> { ["data"] = ([1, 2], [1, 3]) }, "y");
+        Assert.That(grads.Params.Keys, Is.EquivalentTo(new[] { "ip", "ip#2" }));
+        Assert.That(grads.Params["ip#2"][0].data, Is.EqualTo(new[] { 4f, 4f }), "dy/dW2 = h = (4, 4)");
+        Assert.That(grads.Params["ip"][0].data, Is.EqualTo(new[] { 2f, 6f, 2f, 6f }), "dy/dW1 = W2ᵀ xᵀ");
+        Assert.That(grads.Inputs["data"].data, Is.EqualTo(new[] { 4f, 4f }));
+    }
+
+    [Test]
     public void InputShapeReshapesTheNet()
     {
         var (model, weights, _) = WriteSmallNet();
