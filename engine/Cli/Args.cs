@@ -7,9 +7,11 @@ namespace Engine.Cli;
 public sealed class Args
 {
     private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _lists = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = [];
 
-    public sealed record Flag(string Name, string Help, bool IsBool = false, string? Default = null);
+    /// <summary>A flag; a <paramref name="Repeatable"/> one may be given several times (read with <see cref="GetAll"/>).</summary>
+    public sealed record Flag(string Name, string Help, bool IsBool = false, string? Default = null, bool Repeatable = false);
 
     public Args(string command, IReadOnlyList<Flag> flags, string[] argv)
     {
@@ -38,6 +40,7 @@ public sealed class Args
                 value = argv[++i];
             }
             _values[name] = value;
+            if (flag.Repeatable) (_lists.TryGetValue(name, out var list) ? list : _lists[name] = []).Add(value);
         }
         foreach (var f in flags)
             if (f.Default != null && !_values.ContainsKey(f.Name)) _values[f.Name] = f.Default;
@@ -47,6 +50,9 @@ public sealed class Args
     public bool Help { get; }
 
     public string? Get(string name) => _values.GetValueOrDefault(name);
+
+    /// <summary>Every value of a repeatable flag, in the order given.</summary>
+    public IReadOnlyList<string> GetAll(string name) => _lists.TryGetValue(name, out var list) ? list : [];
 
     public string Require(string name) => Get(name) ?? throw new EngineException($"engine {Command}: --{name} is required; see `engine {Command} --help`");
 
@@ -75,7 +81,7 @@ public sealed class Args
         foreach (var f in flags)
         {
             var name = f.IsBool ? $"--{f.Name}" : $"--{f.Name} VALUE";
-            var def = f.Default != null ? $" (default {f.Default})" : "";
+            var def = (f.Default != null ? $" (default {f.Default})" : "") + (f.Repeatable ? " (repeatable)" : "");
             lines.Add($"  {name,-28} {f.Help}{def}");
         }
         return string.Join(Environment.NewLine, lines);

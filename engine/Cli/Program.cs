@@ -2,7 +2,7 @@ using Engine.Core;
 
 namespace Engine.Cli;
 
-/// <summary>The `engine` command: train, test, time (Caffe's CLI, with its flag spellings).</summary>
+/// <summary>The `engine` command: train, test, time (Caffe's CLI, with its flag spellings) and forward (pycaffe's net.forward/backward on .npy files).</summary>
 public static class Program
 {
     private static readonly (string name, string help, Func<string[], int> run)[] Commands =
@@ -10,6 +10,7 @@ public static class Program
         ("train", "train or fine-tune a net from a solver prototxt", TrainCommand.Run),
         ("test", "score a trained net: the mean of each output over N batches", TestCommand.Run),
         ("time", "time each layer's forward and backward pass", TimeCommand.Run),
+        ("forward", "run a net on .npy inputs and write blobs (and gradients) as .npy", ForwardCommand.Run),
     ];
 
     public static int Main(string[] argv)

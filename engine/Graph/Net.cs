@@ -18,7 +18,7 @@ namespace Engine.Graph;
 /// Building follows Caffe's Net::Init: filter by NetState, insert splits, then for each layer
 /// append bottoms, tops and params, set up, and decide which layers need backward.
 /// </summary>
-public sealed class Net
+public sealed partial class Net
 {
     private readonly List<Layer> _layers = [];
     private readonly List<Blob[]> _bottoms = [];

@@ -7,21 +7,42 @@ namespace Engine.IO;
 /// <summary>
 /// Binary protobuf files: .caffemodel (NetParameter), .solverstate (SolverState), .binaryproto
 /// (BlobProto). Reads stream from disk with protobuf's size limit lifted (model-zoo files run to
-/// hundreds of MB); writes go to a temporary file that is flushed and renamed over the target,
+/// hundreds of MB), with each blob's values read straight into an array of their final size
+/// (<see cref="BlobStreamReader"/>), so a file's weights are held once; writes go to a temporary file that is flushed and renamed over the target,
 /// so a crash never leaves a half-written file where a good one stood.
 /// </summary>
 public static class WeightsFile
 {
+    /// <summary>A .caffemodel: current (`layer`) or V1 (`layers`) nets, V1 upgraded (blobs kept).</summary>
     public static NetParameter ReadNet(string path)
     {
-        var net = Read(path, NetParameter.Parser);
+        var net = ReadStreaming(path, r => r.ReadNet(), nameof(NetParameter));
         return NetUpgrader.NeedsUpgrade(net) ? NetUpgrader.Upgrade(net, path) : net;
     }
 
-    public static SolverState ReadSolverState(string path) => Read(path, SolverState.Parser);
+    public static SolverState ReadSolverState(string path) => ReadStreaming(path, r => r.ReadSolverState(), nameof(SolverState));
 
-    public static BlobProto ReadBlob(string path) => Read(path, BlobProto.Parser);
+    public static BlobProto ReadBlob(string path) => ReadStreaming(path, r => r.ReadBlobFile(), nameof(BlobProto));
 
+    private static T ReadStreaming<T>(string path, Func<BlobStreamReader, T> read, string what)
+    {
+        InputFile.MustExist(path);
+        try
+        {
+            using var reader = new BlobStreamReader(path);
+            return read(reader);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new EngineException($"{path}: not a valid {what} file ({e.Message})");
+        }
+        catch (EngineException e) when (e.Message.StartsWith(path + ": not a valid protobuf file", StringComparison.Ordinal))
+        {
+            throw new EngineException(e.Message.Replace("not a valid protobuf file", $"not a valid {what} file"));
+        }
+    }
+
+    /// <summary>Any message, with protobuf's generated parser (size limit lifted).</summary>
     public static T Read<T>(string path, MessageParser<T> parser) where T : IMessage<T>
     {
         InputFile.MustExist(path);
