@@ -30,7 +30,12 @@ public static class Log
     }
 
     /// <summary>Formats a float the way Caffe's logs print it (6 significant digits).</summary>
-    public static string Num(double v) => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture);
+    public static string Num(double v)
+    {
+        // C++ streams write 4.32134e-07 where .NET writes 4.32134E-07; log parsers expect the former.
+        var text = v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture);
+        return text.Contains('E') ? text.Replace("E", "e") : text;
+    }
 
     public static string Bytes(long bytes) => bytes switch
     {
