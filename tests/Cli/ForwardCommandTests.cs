@@ -25,28 +25,7 @@ public class ForwardCommandTests
     [TearDown]
     public void RemoveDir() => Directory.Delete(_dir, recursive: true);
 
-    private static (int code, string stdout, string stderr) Engine(params string[] args)
-    {
-        var (oldOut, oldErr, oldLog, oldQuiet) = (Console.Out, Console.Error, Log.Writer, Log.Quiet);
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        Log.Writer = stdout;
-        Log.Quiet = false;
-        try
-        {
-            int code = Program.Main(args);
-            return (code, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-            Log.Writer = oldLog;
-            Log.Quiet = oldQuiet;
-        }
-    }
+    private static (int code, string stdout, string stderr) Engine(params string[] args) => EngineRunner.Run(args);
 
     private string Write(string name, string text)
     {
