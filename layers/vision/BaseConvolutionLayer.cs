@@ -20,6 +20,12 @@ namespace Engine.Layers;
 /// num_output values and is added to the top.
 /// </para>
 /// <para>
+/// N-D: the axes before convolution_param.axis (default 1) are images, the axis itself channels,
+/// and every axis after it spatial (at least one). Two spatial axes use the 2-D im2col/col2im;
+/// any other count, or force_nd_im2col, the N-D ones (<see cref="Im2Col.ForwardNd"/>), with the
+/// weights (conv-out, conv-in/group, k1, …, kn).
+/// </para>
+/// <para>
 /// Images run in parallel on <see cref="WorkerPool"/>, each worker slot with its own column
 /// buffer. Parameter gradients are summed per chunk of images into partial buffers, and the chunks
 /// are added in order; the chunks depend only on the batch size and the weight size, never on the
