@@ -20,6 +20,12 @@ namespace Engine.Layers;
 /// num_output values and is added to the top.
 /// </para>
 /// <para>
+/// N-D: the axes before convolution_param.axis (default 1) are images, the axis itself channels,
+/// and every axis after it spatial (at least one). Two spatial axes use the 2-D im2col/col2im;
+/// any other count, or force_nd_im2col, the N-D ones (<see cref="Im2Col.ForwardNd"/>), with the
+/// weights (conv-out, conv-in/group, k1, …, kn).
+/// </para>
+/// <para>
 /// Images run in parallel on <see cref="WorkerPool"/>, each worker slot with its own column
 /// buffer. Parameter gradients are summed per chunk of images into partial buffers, and the chunks
 /// are added in order; the chunks depend only on the batch size and the weight size, never on the
@@ -38,6 +44,14 @@ public abstract class BaseConvolutionLayer : Layer
     private const long SerialImageFlops = 4L << 20;
 
     private protected ConvGeometry Geo;
+
+    /// <summary>The window on every spatial axis (also set for 2-D).</summary>
+    private protected NdGeometry NdGeo = null!;
+
+    // The N-D path (spatial axes ≠ 2, or force_nd_im2col): im2col over (conv-in, d1, …, dn).
+    private bool _nd, _is1x1;
+    private int _axis, _spatialAxes;
+    private int[] _ndImage = [];
     private int _numOutput, _group;
     private bool _biasTerm;
 
@@ -61,63 +75,92 @@ public abstract class BaseConvolutionLayer : Layer
     /// <summary>True for deconvolution: the bottom is the column side, the top the image.</summary>
     private protected abstract bool Reverse { get; }
 
-    /// <summary>The top's spatial size for a bottom of <paramref name="height"/>×<paramref name="width"/> (≤ 0: does not fit).</summary>
-    private protected abstract (int h, int w) OutputSize(int height, int width);
+    /// <summary>The top's extent along one spatial axis for a bottom extent of <paramref name="input"/> (≤ 0: does not fit).</summary>
+    private protected abstract int OutputExtent(int input, int kernel, int stride, int pad, int dilation);
 
     public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         var p = Param.ConvolutionParam ?? throw Error("convolution_param with num_output is required");
-        CheckAxes(bottom[0], p);
-        Geo = ConvGeometry.FromConvolution(p, Error);
+        _axis = ChannelAxis(bottom[0], p);
+        _spatialAxes = bottom[0].NumAxes - _axis - 1;
+        NdGeo = NdGeometry.FromConvolution(p, _spatialAxes, Error);
+        if (_spatialAxes == 2) Geo = ConvGeometry.FromConvolution(p, Error);
+        _nd = _spatialAxes != 2 || p.ForceNdIm2Col;
+        _is1x1 = _nd ? NdGeo.Is1x1 : Geo.Is1x1;
         if (!p.HasNumOutput || p.NumOutput == 0) throw Error("convolution_param.num_output is required and must be positive");
         _numOutput = checked((int)p.NumOutput);
         _group = checked((int)p.Group);
         if (_group <= 0) throw Error("group must be positive");
         _biasTerm = p.BiasTerm;
 
-        _channels = bottom[0].Dim(1);
+        _channels = bottom[0].Dim(_axis);
         if (_channels % _group != 0)
             throw Error($"input channels ({_channels}) must be divisible by group ({_group})");
         if (_numOutput % _group != 0)
             throw Error($"num_output ({_numOutput}) must be divisible by group ({_group})");
         (_convIn, _convOut) = Reverse ? (_numOutput, _channels) : (_channels, _numOutput);
 
-        int[] weightShape = [_convOut, _convIn / _group, Geo.KernelH, Geo.KernelW];
+        int[] weightShape = [_convOut, _convIn / _group, .. NdGeo.Kernel];
         SetUpWeights(weightShape, p.WeightFiller, _biasTerm ? _numOutput : 0, p.BiasFiller);
     }
 
-    private void CheckAxes(Blob b, ConvolutionParameter p)
+    /// <summary>The channel axis (convolution_param.axis): the axes before it are images, those after it spatial (at least one).</summary>
+    private int ChannelAxis(Blob b, ConvolutionParameter p)
     {
         int axis = p.Axis < 0 ? p.Axis + b.NumAxes : p.Axis;
-        if (axis != 1)
-            throw Error($"axis {p.Axis} is not supported; channels must be axis 1 (N×C×H×W)");
-        if (b.NumAxes != 4)
-            throw Error($"bottom \"{b.Name}\" is {b.NumAxes}-D {b.ShapeString}; only 2-D convolution of N×C×H×W blobs is supported (N-D convolution arrives with the layer catalog)");
+        if (axis < 0 || axis >= b.NumAxes)
+            throw Error($"axis {p.Axis} is out of range for bottom \"{b.Name}\" {b.ShapeString}");
+        if (b.NumAxes - axis - 1 < 1)
+            throw Error($"bottom \"{b.Name}\" {b.ShapeString} has no spatial axis after the channel axis {axis}");
+        return axis;
     }
 
     public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         var b0 = bottom[0];
-        CheckAxes(b0, Param.ConvolutionParam);
+        if (b0.NumAxes != _axis + 1 + _spatialAxes)
+            throw Error($"bottom \"{b0.Name}\" is {b0.ShapeString}, but the layer was set up for {_spatialAxes} spatial axes after channel axis {_axis}");
         for (int i = 1; i < bottom.Count; i++)
             if (!bottom[i].ShapeEquals(b0))
                 throw Error($"all bottoms must have one shape: \"{b0.Name}\" is {b0.ShapeString} but \"{bottom[i].Name}\" is {bottom[i].ShapeString}");
-        if (b0.Dim(1) != _channels)
-            throw Error($"bottom \"{b0.Name}\" has {b0.Dim(1)} channels but the weights were made for {_channels}");
+        if (b0.Dim(_axis) != _channels)
+            throw Error($"bottom \"{b0.Name}\" has {b0.Dim(_axis)} channels but the weights were made for {_channels}");
 
-        _num = b0.Dim(0);
-        int height = b0.Dim(2), width = b0.Dim(3);
-        var (outH, outW) = OutputSize(height, width);
-        if (outH <= 0 || outW <= 0)
-            throw Error($"{Geo} does not fit the input {height}×{width} (padded {height + 2 * Geo.PadH}×{width + 2 * Geo.PadW}, kernel extent " +
-                        $"{Geo.DilationH * (Geo.KernelH - 1) + 1}×{Geo.DilationW * (Geo.KernelW - 1) + 1})");
-        foreach (var t in top) t.Reshape(_num, _numOutput, outH, outW);
+        _num = checked((int)b0.CountRange(0, _axis));
+        var inSpatial = new int[_spatialAxes];
+        var outSpatial = new int[_spatialAxes];
+        for (int d = 0; d < _spatialAxes; d++)
+        {
+            inSpatial[d] = b0.Dim(_axis + 1 + d);
+            outSpatial[d] = OutputExtent(inSpatial[d], NdGeo.Kernel[d], NdGeo.Stride[d], NdGeo.Pad[d], NdGeo.Dilation[d]);
+        }
+        if (outSpatial.Any(o => o <= 0))
+        {
+            if (_spatialAxes == 2)
+            {
+                int height = inSpatial[0], width = inSpatial[1];
+                throw Error($"{Geo} does not fit the input {height}×{width} (padded {height + 2 * Geo.PadH}×{width + 2 * Geo.PadW}, kernel extent " +
+                            $"{Geo.DilationH * (Geo.KernelH - 1) + 1}×{Geo.DilationW * (Geo.KernelW - 1) + 1})");
+            }
+            throw Error($"{NdGeo} does not fit the input {NdGeometry.Join(inSpatial)} (padded " +
+                        $"{NdGeometry.Join(inSpatial.Select((v, d) => v + 2 * NdGeo.Pad[d]))}, kernel extent " +
+                        $"{NdGeometry.Join(NdGeo.Kernel.Select((k, d) => NdGeo.Dilation[d] * (k - 1) + 1))})");
+        }
+        var topShape = new int[b0.NumAxes];
+        for (int a = 0; a < _axis; a++) topShape[a] = b0.Dim(a);
+        topShape[_axis] = _numOutput;
+        outSpatial.CopyTo(topShape, _axis + 1);
+        foreach (var t in top) t.Reshape(topShape);
 
-        _bottomSize = _channels * height * width;
-        _topSpatial = outH * outW;
-        _topSize = _numOutput * _topSpatial;
-        (_imgH, _imgW, _colSpatial) = Reverse ? (outH, outW, height * width) : (height, width, outH * outW);
-        _kernelDim = _convIn / _group * Geo.KernelH * Geo.KernelW;
+        int inCount = checked(inSpatial.Aggregate(1, (a, v) => a * v)), outCount = checked(outSpatial.Aggregate(1, (a, v) => a * v));
+        _bottomSize = checked(_channels * inCount);
+        _topSpatial = outCount;
+        _topSize = checked(_numOutput * _topSpatial);
+        var imageSpatial = Reverse ? outSpatial : inSpatial;
+        _colSpatial = Reverse ? inCount : outCount;
+        if (_nd) _ndImage = [_convIn, .. imageSpatial];
+        else (_imgH, _imgW) = (imageSpatial[0], imageSpatial[1]);
+        _kernelDim = checked(_convIn / _group * NdGeo.Kernel.Aggregate(1, (a, k) => a * k));
         _outPerGroup = _convOut / _group;
         _colSize = checked(_kernelDim * _group * _colSpatial);
 
@@ -131,7 +174,7 @@ public abstract class BaseConvolutionLayer : Layer
         for (int s = 0; s < _slots; s++)
         {
             _cols[s] ??= [];
-            if (!Geo.Is1x1 && _cols[s].Length < _colSize) _cols[s] = new float[_colSize];
+            if (!_is1x1 && _cols[s].Length < _colSize) _cols[s] = new float[_colSize];
         }
 
         // Chunks of images with their own gradient buffers: a function of the shapes only.
@@ -158,10 +201,9 @@ public abstract class BaseConvolutionLayer : Layer
     private void GemmForward(ReadOnlySpan<float> image, Span<float> output, float[] colBuffer)
     {
         ReadOnlySpan<float> col = image;
-        if (!Geo.Is1x1)
+        if (!_is1x1)
         {
-            Im2Col.Forward(image, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
-                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, colBuffer.AsSpan(0, _colSize));
+            ToColumns(image, colBuffer.AsSpan(0, _colSize));
             col = colBuffer.AsSpan(0, _colSize);
         }
         ReadOnlySpan<float> weights = Blobs[0].Data;
@@ -176,23 +218,35 @@ public abstract class BaseConvolutionLayer : Layer
     {
         ReadOnlySpan<float> weights = Blobs[0].Data;
         int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
-        var target = Geo.Is1x1 ? image : colBuffer.AsSpan(0, _colSize);
+        var target = _is1x1 ? image : colBuffer.AsSpan(0, _colSize);
         for (int g = 0; g < _group; g++)
             Blas.Sgemm(true, false, _kernelDim, _colSpatial, _outPerGroup, 1f,
                 weights.Slice(g * wGroup, wGroup), output.Slice(g * oGroup, oGroup), 0f, target.Slice(g * cGroup, cGroup));
-        if (!Geo.Is1x1)
-            Im2Col.Backward(target, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
-                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, image);
+        if (!_is1x1)
+        {
+            if (_nd) Im2Col.BackwardNd(target, _ndImage, NdGeo.Kernel, NdGeo.Pad, NdGeo.Stride, NdGeo.Dilation, image);
+            else
+                Im2Col.Backward(target, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
+                    Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, image);
+        }
+    }
+
+    /// <summary>im2col of one image (conv-in × spatial) into <paramref name="columns"/>: the 2-D kernel, or the N-D one.</summary>
+    private void ToColumns(ReadOnlySpan<float> image, Span<float> columns)
+    {
+        if (_nd) Im2Col.ForwardNd(image, _ndImage, NdGeo.Kernel, NdGeo.Pad, NdGeo.Stride, NdGeo.Dilation, columns);
+        else
+            Im2Col.Forward(image, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
+                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, columns);
     }
 
     /// <summary>weightDiff += column side · im2col(image)ᵀ.</summary>
     private void GemmWeight(ReadOnlySpan<float> image, ReadOnlySpan<float> output, Span<float> weightDiff, float[] colBuffer)
     {
         ReadOnlySpan<float> col = image;
-        if (!Geo.Is1x1)
+        if (!_is1x1)
         {
-            Im2Col.Forward(image, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
-                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, colBuffer.AsSpan(0, _colSize));
+            ToColumns(image, colBuffer.AsSpan(0, _colSize));
             col = colBuffer.AsSpan(0, _colSize);
         }
         int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;

@@ -4,9 +4,9 @@ using Engine.Proto;
 namespace Engine.Layers;
 
 /// <summary>
-/// 2-D transposed convolution (Caffe's "Deconvolution"), the adjoint of Convolution with the same
+/// Transposed convolution (Caffe's "Deconvolution"), 2-D or N-D as Convolution, the adjoint of Convolution with the same
 /// convolution_param: out = s(in − 1) + d(k − 1) + 1 − 2p per axis. Weights (C_in, num_output/group,
-/// kH, kW), bias (num_output). Its forward is a convolution's data backward (Wᵀ·x, then col2im) and
+/// k1, …, kn), bias (num_output). Its forward is a convolution's data backward (Wᵀ·x, then col2im) and
 /// its data backward a convolution's forward; see <see cref="BaseConvolutionLayer"/>.
 /// </summary>
 [LayerType("Deconvolution")]
@@ -16,8 +16,8 @@ public sealed class DeconvolutionLayer : BaseConvolutionLayer
 
     private protected override bool Reverse => true;
 
-    private protected override (int h, int w) OutputSize(int height, int width) =>
-        (Size(height, Geo.KernelH, Geo.StrideH, Geo.PadH, Geo.DilationH), Size(width, Geo.KernelW, Geo.StrideW, Geo.PadW, Geo.DilationW));
+    private protected override int OutputExtent(int input, int kernel, int stride, int pad, int dilation) =>
+        Size(input, kernel, stride, pad, dilation);
 
     private static int Size(int input, int kernel, int stride, int pad, int dilation)
     {

@@ -16,6 +16,14 @@ namespace Engine.Layers;
 /// from the layer's <see cref="Layer.Rng"/>, and sends the gradient back to it; in TEST it gives
 /// the probability-weighted average Σx² / Σx (0 for an all-zero window).
 /// </summary>
+/// <remarks>
+/// An extension: MAX and AVE pooling over any number (≥ 1) of spatial axes after N×C, with the
+/// window from kernel_nd/stride_nd/pad_nd (or Marvin's window/padding; one value for all axes or
+/// one per axis), or the scalar kernel_size/stride/pad for every axis; the same output-size and
+/// divisor rules per axis. average_exclude_padding (AVE) divides by the input cells in the window
+/// only. Inputs other than 2-D, and exclusion, take the N-D path; the mask top holds the flat
+/// index within the spatial volume.
+/// </remarks>
 [LayerType("Pooling")]
 public sealed class PoolingLayer : Layer
 {
@@ -28,6 +36,12 @@ public sealed class PoolingLayer : Layer
     private RoundMode _round;
     private int _num, _channels, _height, _width, _outH, _outW;
     private int[] _mask = [];
+
+    // The N-D path: spatial axes ≠ 2, or average_exclude_padding.
+    private bool _nd, _excludePad;
+    private NdGeometry _ndGeo = null!;
+    private int[] _ndIn = [], _ndOut = [], _ndKernel = [];
+    private int _inPlane, _outPlane;
 
     public PoolingLayer(LayerParameter param) : base(param) { }
 
@@ -47,7 +61,31 @@ public sealed class PoolingLayer : Layer
             throw Error($"unknown pooling method {(int)_method}");
         _global = p.GlobalPooling;
         _round = p.RoundMode;
-        _geo = ConvGeometry.FromPooling(p, Error);
+        int axes = bottom[0].NumAxes - 2;
+        if (axes < 1)
+            throw Error($"bottom \"{bottom[0].Name}\" is {bottom[0].NumAxes}-D {bottom[0].ShapeString}; pooling takes 4-D N×C×H×W blobs, or N×C and at least one spatial axis");
+        _excludePad = p.AverageExcludePadding;
+        if (_excludePad && _method != PoolMethod.Ave)
+            throw Error("average_exclude_padding applies to pool: AVE only");
+        _nd = axes != 2 || _excludePad;
+        if (_nd || NdGeometry.PoolingUsesNdFields(p))
+        {
+            _ndGeo = NdGeometry.FromPooling(p, axes, Error);
+            if (_global && (_ndGeo.Pad.Any(v => v != 0) || _ndGeo.Stride.Any(v => v != 1)))
+                throw Error($"global_pooling takes pad 0 and stride 1, got pad {NdGeometry.Join(_ndGeo.Pad)}, stride {NdGeometry.Join(_ndGeo.Stride)}");
+            if (!_global && _ndGeo.Pad.Where((v, d) => v >= _ndGeo.Kernel[d]).Any())
+                throw Error($"pad ({NdGeometry.Join(_ndGeo.Pad)}) must be smaller than the kernel ({NdGeometry.Join(_ndGeo.Kernel)})");
+            if (_nd)
+            {
+                if (_method == PoolMethod.Stochastic) throw Error("STOCHASTIC pooling is 2-D only (4-D N×C×H×W, without average_exclude_padding)");
+                return;
+            }
+            _geo = new ConvGeometry(_ndGeo.Kernel[0], _ndGeo.Kernel[1], _ndGeo.Stride[0], _ndGeo.Stride[1], _ndGeo.Pad[0], _ndGeo.Pad[1], 1, 1);
+        }
+        else
+        {
+            _geo = ConvGeometry.FromPooling(p, Error);
+        }
         if (_global && (_geo.PadH != 0 || _geo.PadW != 0 || _geo.StrideH != 1 || _geo.StrideW != 1))
             throw Error($"global_pooling takes pad 0 and stride 1, got pad {_geo.PadH}×{_geo.PadW}, stride {_geo.StrideH}×{_geo.StrideW}");
         if (!_global && (_geo.PadH >= _geo.KernelH || _geo.PadW >= _geo.KernelW))
@@ -57,6 +95,11 @@ public sealed class PoolingLayer : Layer
     public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         var b = bottom[0];
+        if (_nd)
+        {
+            ReshapeNd(b, top);
+            return;
+        }
         if (b.NumAxes != 4)
             throw Error($"bottom \"{b.Name}\" is {b.NumAxes}-D {b.ShapeString}; pooling takes 4-D N×C×H×W blobs");
         _num = b.Dim(0);
@@ -68,6 +111,33 @@ public sealed class PoolingLayer : Layer
         _outW = PooledSize(_width, _geo.KernelW, _geo.StrideW, _geo.PadW, "width");
         foreach (var t in top) t.Reshape(_num, _channels, _outH, _outW);
         long count = (long)_num * _channels * _outH * _outW;
+        if (_method != PoolMethod.Ave && _mask.Length < count) _mask = new int[count];
+    }
+
+    private void ReshapeNd(Blob b, IReadOnlyList<Blob> top)
+    {
+        int axes = _ndGeo.Axes;
+        if (b.NumAxes != axes + 2)
+            throw Error($"bottom \"{b.Name}\" is {b.ShapeString}, but the layer was set up for {axes} spatial axes");
+        _num = b.Dim(0);
+        _channels = b.Dim(1);
+        _ndIn = new int[axes];
+        _ndOut = new int[axes];
+        _ndKernel = new int[axes];
+        for (int d = 0; d < axes; d++)
+        {
+            _ndIn[d] = b.Dim(d + 2);
+            _ndKernel[d] = _global ? _ndIn[d] : _ndGeo.Kernel[d];
+            _ndOut[d] = PooledSize(_ndIn[d], _ndKernel[d], _ndGeo.Stride[d], _ndGeo.Pad[d], $"axis {d + 2}");
+        }
+        _inPlane = checked(_ndIn.Aggregate(1, (a, v) => a * v));
+        _outPlane = checked(_ndOut.Aggregate(1, (a, v) => a * v));
+        var shape = new int[axes + 2];
+        shape[0] = _num;
+        shape[1] = _channels;
+        _ndOut.CopyTo(shape, 2);
+        foreach (var t in top) t.Reshape(shape);
+        long count = (long)_num * _channels * _outPlane;
         if (_method != PoolMethod.Ave && _mask.Length < count) _mask = new int[count];
     }
 
@@ -97,6 +167,15 @@ public sealed class PoolingLayer : Layer
         int planes = _num * _channels;
         if (planes == 0) return;
         var maskTop = top.Count > 1 ? top[1] : null;
+        if (_nd)
+        {
+            if (ParallelNd(out int ndBlocks))
+                WorkerPool.For(ndBlocks, (Layer: this, Bottom: bottom[0], Top: top[0], Mask: maskTop, ndBlocks, planes), static (b, st) =>
+                    st.Layer.NdPlanes((int)((long)st.planes * b / st.ndBlocks), (int)((long)st.planes * (b + 1) / st.ndBlocks), st.Bottom, st.Top, st.Mask, backward: false));
+            else
+                NdPlanes(0, planes, bottom[0], top[0], maskTop, backward: false);
+            return;
+        }
         if (_method == PoolMethod.Stochastic)
         {
             // One generator, planes in order: the samples do not depend on the thread count.
@@ -253,6 +332,15 @@ public sealed class PoolingLayer : Layer
         if (planes == 0) return;
         if (_method == PoolMethod.Stochastic && Phase != Phase.Train)
             throw Error("STOCHASTIC pooling has no gradient in TEST (the weighted average is not back-propagated)");
+        if (_nd)
+        {
+            if (ParallelNd(out int ndBlocks))
+                WorkerPool.For(ndBlocks, (Layer: this, Top: top[0], Bottom: bottom[0], ndBlocks, planes), static (b, st) =>
+                    st.Layer.NdPlanes((int)((long)st.planes * b / st.ndBlocks), (int)((long)st.planes * (b + 1) / st.ndBlocks), st.Bottom, st.Top, null, backward: true));
+            else
+                NdPlanes(0, planes, bottom[0], top[0], null, backward: true);
+            return;
+        }
         if (Parallel(out int blocks))
             WorkerPool.For(blocks, (Layer: this, Top: top[0], Bottom: bottom[0], blocks, planes), static (b, st) =>
                 st.Layer.BackwardPlanes((int)((long)st.planes * b / st.blocks), (int)((long)st.planes * (b + 1) / st.blocks), st.Top, st.Bottom));
@@ -296,5 +384,144 @@ public sealed class PoolingLayer : Layer
                 }
             }
         }
+    }
+
+    // ---- N-D -------------------------------------------------------------------------------
+
+    private bool ParallelNd(out int blocks)
+    {
+        int planes = _num * _channels;
+        long work = (long)planes * _outPlane * _ndKernel.Aggregate(1L, (a, k) => a * k);
+        blocks = Math.Min(planes, WorkerPool.Threads);
+        return blocks > 1 && work >= ParallelWork;
+    }
+
+    /// <summary>
+    /// Planes [first, end) of the N-D path. Forward: MAX (with the mask) or AVE into the top.
+    /// Backward: the bottom gradient from the top gradient (MAX through the mask).
+    /// </summary>
+    private void NdPlanes(int first, int end, Blob bottom, Blob top, Blob? maskTop, bool backward)
+    {
+        int axes = _ndIn.Length;
+        Span<int> outIdx = stackalloc int[axes];
+        Span<int> lo = stackalloc int[axes];
+        Span<int> hi = stackalloc int[axes];
+        Span<int> cell = stackalloc int[axes];
+        bool max = _method == PoolMethod.Max;
+        for (int pl = first; pl < end; pl++)
+        {
+            var mask = max ? _mask.AsSpan(pl * _outPlane, _outPlane) : default;
+            if (backward)
+            {
+                ReadOnlySpan<float> topDiff = top.Diff.Slice(pl * _outPlane, _outPlane);
+                var diff = bottom.Diff.Slice(pl * _inPlane, _inPlane);
+                diff.Clear();
+                if (max)
+                {
+                    for (int i = 0; i < _outPlane; i++)
+                        if (mask[i] >= 0) diff[mask[i]] += topDiff[i];
+                    continue;
+                }
+                outIdx.Clear();
+                for (int o = 0; o < _outPlane; o++)
+                {
+                    int size = Window(outIdx, lo, hi);
+                    if (size > 0)
+                    {
+                        float g = topDiff[o] / size;
+                        lo.CopyTo(cell);
+                        do diff[Flat(cell)] += g;
+                        while (Next(cell, lo, hi));
+                    }
+                    Next(outIdx, default, _ndOut);
+                }
+                continue;
+            }
+
+            ReadOnlySpan<float> src = bottom.Data.Slice(pl * _inPlane, _inPlane);
+            var dst = top.Data.Slice(pl * _outPlane, _outPlane);
+            outIdx.Clear();
+            for (int o = 0; o < _outPlane; o++)
+            {
+                int size = Window(outIdx, lo, hi);
+                bool empty = false;
+                for (int d = 0; d < axes; d++) empty |= lo[d] >= hi[d];
+                if (max)
+                {
+                    float best = float.MinValue;
+                    int arg = -1;
+                    if (!empty)
+                    {
+                        lo.CopyTo(cell);
+                        do
+                        {
+                            int idx = Flat(cell);
+                            if (src[idx] > best || arg < 0)
+                            {
+                                best = src[idx];
+                                arg = idx;
+                            }
+                        }
+                        while (Next(cell, lo, hi));
+                    }
+                    dst[o] = best;
+                    mask[o] = arg;
+                }
+                else
+                {
+                    float sum = 0;
+                    if (!empty)
+                    {
+                        lo.CopyTo(cell);
+                        do sum += src[Flat(cell)];
+                        while (Next(cell, lo, hi));
+                    }
+                    dst[o] = size > 0 ? sum / size : 0f;
+                }
+                Next(outIdx, default, _ndOut);
+            }
+            if (max && maskTop != null)
+            {
+                var m = maskTop.Data.Slice(pl * _outPlane, _outPlane);
+                for (int i = 0; i < _outPlane; i++) m[i] = mask[i];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The window of output position <paramref name="outIdx"/>, clipped to the input, as [lo, hi)
+    /// per axis; returns the AVE divisor: the window clipped to [−pad, in + pad) (Caffe), or the
+    /// input cells only with average_exclude_padding.
+    /// </summary>
+    private int Window(ReadOnlySpan<int> outIdx, Span<int> lo, Span<int> hi)
+    {
+        int size = 1;
+        for (int d = 0; d < outIdx.Length; d++)
+        {
+            int start = outIdx[d] * _ndGeo.Stride[d] - _ndGeo.Pad[d];
+            int stop = Math.Min(start + _ndKernel[d], _ndIn[d] + _ndGeo.Pad[d]);
+            lo[d] = Math.Max(start, 0);
+            hi[d] = Math.Min(stop, _ndIn[d]);
+            size *= _excludePad ? Math.Max(0, hi[d] - lo[d]) : stop - start;
+        }
+        return size;
+    }
+
+    private int Flat(ReadOnlySpan<int> cell)
+    {
+        int flat = 0;
+        for (int d = 0; d < cell.Length; d++) flat = flat * _ndIn[d] + cell[d];
+        return flat;
+    }
+
+    /// <summary>Steps <paramref name="idx"/> through the box [lo, hi) (lo empty: all zeros), last axis fastest; false after the last.</summary>
+    private static bool Next(Span<int> idx, ReadOnlySpan<int> lo, ReadOnlySpan<int> hi)
+    {
+        for (int d = idx.Length - 1; d >= 0; d--)
+        {
+            if (++idx[d] < hi[d]) return true;
+            idx[d] = lo.IsEmpty ? 0 : lo[d];
+        }
+        return false;
     }
 }

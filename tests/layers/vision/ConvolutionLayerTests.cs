@@ -387,10 +387,10 @@ public class ConvolutionLayerTests
             Does.Contain("does not fit"));
 
     [Test]
-    public void OtherAxisOrNdInputIsAnError()
+    public void AxisWithoutSpatialAxesIsAnError()
     {
-        Assert.That(SetUpError(new ConvolutionParameter { NumOutput = 1, KernelSize = { 1 }, Axis = 2 }, [1, 1, 2, 8]).Message, Does.Contain("axis"));
-        Assert.That(SetUpError(new ConvolutionParameter { NumOutput = 1, KernelSize = { 1 } }, [1, 1, 2, 2, 2]).Message, Does.Contain("N-D"));
+        Assert.That(SetUpError(new ConvolutionParameter { NumOutput = 1, KernelSize = { 1 }, Axis = 4 }, [1, 1, 2, 8]).Message, Does.Contain("axis"));
+        Assert.That(SetUpError(new ConvolutionParameter { NumOutput = 1, KernelSize = { 1 }, Axis = 3 }, [1, 1, 2, 8]).Message, Does.Contain("no spatial axis"));
     }
 
     [Test]
