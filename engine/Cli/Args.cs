@@ -20,7 +20,7 @@ public sealed class Args
         for (int i = 0; i < argv.Length; i++)
         {
             var a = argv[i];
-            if (!a.StartsWith('-') || a == "-" )
+            if (!a.StartsWith('-') || a == "-")
                 throw new EngineException($"engine {command}: unexpected argument \"{a}\"; see `engine {command} --help`");
             var body = a.TrimStart('-');
             string? value = null;

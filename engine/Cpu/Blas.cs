@@ -118,8 +118,20 @@ public static unsafe partial class Blas
         {
             var job = new GemmJob
             {
-                Kernels = kernels, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
-                A = pa, Lda = lda, B = pb, Ldb = ldb, C = pc, Ldc = ldc,
+                Kernels = kernels,
+                TransA = transA,
+                TransB = transB,
+                M = m,
+                N = n,
+                K = k,
+                Alpha = alpha,
+                Beta = beta,
+                A = pa,
+                Lda = lda,
+                B = pb,
+                Ldb = ldb,
+                C = pc,
+                Ldc = ldc,
             };
             int threads = WorkerPool.Threads;
             if (threads > 1 && (long)m * n * k >= ParallelThreshold && job.Split(threads))

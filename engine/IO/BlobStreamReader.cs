@@ -230,13 +230,13 @@ internal sealed class BlobStreamReader : IDisposable
             case WireFixed64: CopyBytes(8, end, to); break;
             case WireFixed32: CopyBytes(4, end, to); break;
             case WireLength:
-            {
-                ulong len = ReadVarint(end);
-                if (len > (ulong)(end - _pos)) throw Truncated();
-                WriteVarint(to, len);
-                CopyBytes((long)len, end, to);
-                break;
-            }
+                {
+                    ulong len = ReadVarint(end);
+                    if (len > (ulong)(end - _pos)) throw Truncated();
+                    WriteVarint(to, len);
+                    CopyBytes((long)len, end, to);
+                    break;
+                }
             default: throw Invalid($"wire type {wire} (groups are not used by caffe.proto)");
         }
     }

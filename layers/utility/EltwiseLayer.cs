@@ -62,22 +62,22 @@ public sealed class EltwiseLayer : Layer
                 for (int i = 1; i < bottom.Count; i++) TensorPrimitives.MultiplyAdd(bottom[i].Data, _coeff[i], y, y);
                 break;
             case Op.Max:
-            {
-                var arg = _argmax.AsSpan(0, y.Length);
-                ReadOnlySpan<float> a = bottom[0].Data, b = bottom[1].Data;
-                for (int k = 0; k < y.Length; k++)
                 {
-                    if (a[k] > b[k]) { y[k] = a[k]; arg[k] = 0; }
-                    else { y[k] = b[k]; arg[k] = 1; }
-                }
-                for (int i = 2; i < bottom.Count; i++)
-                {
-                    ReadOnlySpan<float> x = bottom[i].Data;
+                    var arg = _argmax.AsSpan(0, y.Length);
+                    ReadOnlySpan<float> a = bottom[0].Data, b = bottom[1].Data;
                     for (int k = 0; k < y.Length; k++)
-                        if (x[k] > y[k]) { y[k] = x[k]; arg[k] = i; }
+                    {
+                        if (a[k] > b[k]) { y[k] = a[k]; arg[k] = 0; }
+                        else { y[k] = b[k]; arg[k] = 1; }
+                    }
+                    for (int i = 2; i < bottom.Count; i++)
+                    {
+                        ReadOnlySpan<float> x = bottom[i].Data;
+                        for (int k = 0; k < y.Length; k++)
+                            if (x[k] > y[k]) { y[k] = x[k]; arg[k] = i; }
+                    }
+                    break;
                 }
-                break;
-            }
             default:
                 throw Error($"unknown eltwise_param.operation {(int)_op}");
         }
@@ -112,11 +112,11 @@ public sealed class EltwiseLayer : Layer
                     else TensorPrimitives.Multiply(dy, _coeff[i], dx);
                     break;
                 case Op.Max:
-                {
-                    ReadOnlySpan<int> arg = _argmax.AsSpan(0, dy.Length);
-                    for (int k = 0; k < dy.Length; k++) dx[k] = arg[k] == i ? dy[k] : 0f;
-                    break;
-                }
+                    {
+                        ReadOnlySpan<int> arg = _argmax.AsSpan(0, dy.Length);
+                        for (int k = 0; k < dy.Length; k++) dx[k] = arg[k] == i ? dy[k] : 0f;
+                        break;
+                    }
             }
         }
     }

@@ -59,9 +59,12 @@ public sealed class SPPLayer : Layer
             PoolingParam = new PoolingParameter
             {
                 Pool = _method,
-                KernelH = (uint)kh, KernelW = (uint)kw,
-                StrideH = (uint)kh, StrideW = (uint)kw,
-                PadH = (uint)((kh * bins - _height + 1) / 2), PadW = (uint)((kw * bins - _width + 1) / 2),
+                KernelH = (uint)kh,
+                KernelW = (uint)kw,
+                StrideH = (uint)kh,
+                StrideW = (uint)kw,
+                PadH = (uint)((kh * bins - _height + 1) / 2),
+                PadW = (uint)((kw * bins - _width + 1) / 2),
             },
         };
     }

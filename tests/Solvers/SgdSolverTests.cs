@@ -29,8 +29,14 @@ public class SgdSolverTests
         const double lr = 0.1, momentum = 0.9, decay = 0.01;
         var param = new SolverParameter
         {
-            NetParam = ProtoText.Parse<NetParameter>(Net), BaseLr = (float)lr, Momentum = (float)momentum, WeightDecay = (float)decay,
-            LrPolicy = "fixed", MaxIter = 2, RandomSeed = 3, SolverMode = SolverParameter.Types.SolverMode.Cpu,
+            NetParam = ProtoText.Parse<NetParameter>(Net),
+            BaseLr = (float)lr,
+            Momentum = (float)momentum,
+            WeightDecay = (float)decay,
+            LrPolicy = "fixed",
+            MaxIter = 2,
+            RandomSeed = 3,
+            SolverMode = SolverParameter.Types.SolverMode.Cpu,
         };
         var solver = SolverFactory.Create(param, quiet: true);
         var ip = solver.TrainNet.Layer("ip");
@@ -81,8 +87,14 @@ public class SgdSolverTests
         {
             var param = new SolverParameter
             {
-                NetParam = ProtoText.Parse<NetParameter>(Net), BaseLr = 0.1f, Momentum = 0.9f, LrPolicy = "fixed",
-                MaxIter = 5, RandomSeed = 11, SolverMode = SolverParameter.Types.SolverMode.Cpu, SnapshotAfterTrain = false,
+                NetParam = ProtoText.Parse<NetParameter>(Net),
+                BaseLr = 0.1f,
+                Momentum = 0.9f,
+                LrPolicy = "fixed",
+                MaxIter = 5,
+                RandomSeed = 11,
+                SolverMode = SolverParameter.Types.SolverMode.Cpu,
+                SnapshotAfterTrain = false,
             };
             var s = SolverFactory.Create(param, quiet: true);
             s.Solve();

@@ -59,10 +59,22 @@ public class SnapshotResumeTests
 
     private SolverParameter Solver(string net, string prefix, int maxIter) => new()
     {
-        NetParam = ProtoText.Parse<NetParameter>(net), BaseLr = 0.05f, Momentum = 0.9f, WeightDecay = 5e-4f,
-        LrPolicy = "multistep", Gamma = 0.5f, Stepvalue = { 7, 13 }, MaxIter = maxIter, Snapshot = 10,
-        SnapshotPrefix = Path.Combine(_dir, prefix), RandomSeed = 5, AverageLoss = 4, Display = 1,
-        TestIter = { 5 }, TestInterval = 5, SolverMode = SolverParameter.Types.SolverMode.Cpu,
+        NetParam = ProtoText.Parse<NetParameter>(net),
+        BaseLr = 0.05f,
+        Momentum = 0.9f,
+        WeightDecay = 5e-4f,
+        LrPolicy = "multistep",
+        Gamma = 0.5f,
+        Stepvalue = { 7, 13 },
+        MaxIter = maxIter,
+        Snapshot = 10,
+        SnapshotPrefix = Path.Combine(_dir, prefix),
+        RandomSeed = 5,
+        AverageLoss = 4,
+        Display = 1,
+        TestIter = { 5 },
+        TestInterval = 5,
+        SolverMode = SolverParameter.Types.SolverMode.Cpu,
     };
 
     /// <summary>Run a solver, returning "Iteration N ... loss = X" and test outputs per iteration.</summary>

@@ -75,7 +75,10 @@ public class DummyDataLayerTests
     {
         var (layer, tops) = SetUp(new DummyDataParameter
         {
-            Num = { 5, 2 }, Channels = { 3 }, Height = { 1 }, Width = { 4, 1 },
+            Num = { 5, 2 },
+            Channels = { 3 },
+            Height = { 1 },
+            Width = { 4, 1 },
             DataFiller =
             {
                 new FillerParameter { Type = "constant", Value = 7 },

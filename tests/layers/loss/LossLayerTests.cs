@@ -22,7 +22,9 @@ public class LossLayerTests
 
     private static LayerParameter Softmax(bool? stable = null) => new()
     {
-        Name = "prob", Type = "Softmax", Phase = Phase.Train,
+        Name = "prob",
+        Type = "Softmax",
+        Phase = Phase.Train,
         SoftmaxParam = stable is bool s ? new SoftmaxParameter { StableGradient = s } : null,
     };
 

@@ -10,7 +10,10 @@ public class SoftmaxWithLossLayerTests
 {
     internal static LayerParameter SoftmaxWithLoss(LossParameter? loss = null, int? axis = null) => new()
     {
-        Name = "loss", Type = "SoftmaxWithLoss", Phase = Phase.Train, LossParam = loss,
+        Name = "loss",
+        Type = "SoftmaxWithLoss",
+        Phase = Phase.Train,
+        LossParam = loss,
         SoftmaxParam = axis is int a ? new SoftmaxParameter { Axis = a } : null,
     };
 

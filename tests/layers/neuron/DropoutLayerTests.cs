@@ -10,7 +10,9 @@ public class DropoutLayerTests
 {
     private static LayerParameter Dropout(Phase phase, float? ratio = null) => new()
     {
-        Name = "drop", Type = "Dropout", Phase = phase,
+        Name = "drop",
+        Type = "Dropout",
+        Phase = phase,
         DropoutParam = ratio is float r ? new DropoutParameter { DropoutRatio = r } : null,
     };
 

@@ -11,7 +11,9 @@ public class ElementwiseLayerTests
 {
     private static LayerParameter Relu(float slope = 0) => new()
     {
-        Name = "relu", Type = "ReLU", Phase = Phase.Train,
+        Name = "relu",
+        Type = "ReLU",
+        Phase = Phase.Train,
         ReluParam = slope == 0 ? null : new ReLUParameter { NegativeSlope = slope },
     };
 

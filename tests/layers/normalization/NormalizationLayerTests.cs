@@ -158,7 +158,8 @@ public class NormalizationLayerTests
 
     private static LayerParameter Scale(int axis, int numAxes, bool bias) => new()
     {
-        Name = "scale", Type = "Scale",
+        Name = "scale",
+        Type = "Scale",
         ScaleParam = new ScaleParameter { Axis = axis, NumAxes = numAxes, BiasTerm = bias, Filler = Uniform(), BiasFiller = Uniform() },
     };
 
@@ -245,7 +246,9 @@ public class NormalizationLayerTests
 
     private static LayerParameter Bias(int axis, int numAxes) => new()
     {
-        Name = "bias", Type = "Bias", BiasParam = new BiasParameter { Axis = axis, NumAxes = numAxes, Filler = Uniform() },
+        Name = "bias",
+        Type = "Bias",
+        BiasParam = new BiasParameter { Axis = axis, NumAxes = numAxes, Filler = Uniform() },
     };
 
     [Test]
@@ -293,7 +296,9 @@ public class NormalizationLayerTests
 
     private static LayerParameter Mvn(bool variance, bool across) => new()
     {
-        Name = "mvn", Type = "MVN", MvnParam = new MVNParameter { NormalizeVariance = variance, AcrossChannels = across },
+        Name = "mvn",
+        Type = "MVN",
+        MvnParam = new MVNParameter { NormalizeVariance = variance, AcrossChannels = across },
     };
 
     [Test]

@@ -14,10 +14,13 @@ public class RecurrentLayerTests
 
     private static LayerParameter Recurrent(string type, int numOutput = H, bool expose = false, string name = "rec") => new()
     {
-        Name = name, Type = type, Phase = Phase.Train,
+        Name = name,
+        Type = type,
+        Phase = Phase.Train,
         RecurrentParam = new RecurrentParameter
         {
-            NumOutput = (uint)numOutput, ExposeHidden = expose,
+            NumOutput = (uint)numOutput,
+            ExposeHidden = expose,
             WeightFiller = new FillerParameter { Type = "uniform", Min = -0.6f, Max = 0.6f },
             BiasFiller = new FillerParameter { Type = "uniform", Min = -0.3f, Max = 0.3f },
         },

@@ -69,8 +69,14 @@ public class RecurrentLearningTests
     {
         var param = new SolverParameter
         {
-            NetParam = ProtoText.Parse<NetParameter>(Net(type)), BaseLr = 0.1f, Momentum = 0.9f, LrPolicy = "fixed",
-            MaxIter = 400, RandomSeed = 5, SolverMode = SolverParameter.Types.SolverMode.Cpu, ClipGradients = 5,
+            NetParam = ProtoText.Parse<NetParameter>(Net(type)),
+            BaseLr = 0.1f,
+            Momentum = 0.9f,
+            LrPolicy = "fixed",
+            MaxIter = 400,
+            RandomSeed = 5,
+            SolverMode = SolverParameter.Types.SolverMode.Cpu,
+            ClipGradients = 5,
         };
         var solver = SolverFactory.Create(param, quiet: true);
         solver.Step(400);

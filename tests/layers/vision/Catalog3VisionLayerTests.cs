@@ -33,7 +33,9 @@ public class Catalog3VisionLayerTests
         var b1 = Constant("b1", [2, 3, 6, 4], 1);
         var p = new ConvolutionParameter
         {
-            NumOutput = 4, KernelSize = { 3 }, Stride = { 2 },
+            NumOutput = 4,
+            KernelSize = { 3 },
+            Stride = { 2 },
             WeightFiller = new FillerParameter { Type = "constant", Value = 1 },
             BiasFiller = new FillerParameter { Type = "constant", Value = 0.1f },
         };
@@ -80,7 +82,13 @@ public class Catalog3VisionLayerTests
     public void DeconvolutionMatchesPyTorchRectangularDilatedGrouped() =>
         CheckDeconvFixture("deconv_rect_dil_group", new ConvolutionParameter
         {
-            NumOutput = 6, KernelSize = { 3, 2 }, Stride = { 1, 2 }, Pad = { 1, 0 }, Dilation = { 2, 1 }, Group = 2, BiasTerm = false,
+            NumOutput = 6,
+            KernelSize = { 3, 2 },
+            Stride = { 1, 2 },
+            Pad = { 1, 0 },
+            Dilation = { 2, 1 },
+            Group = 2,
+            BiasTerm = false,
         });
 
     [Test]
@@ -97,8 +105,14 @@ public class Catalog3VisionLayerTests
         var x = TestData.Random("x", [2, 4, 3, 3]);
         var (layer, tops) = SetUp(Deconv(new ConvolutionParameter
         {
-            NumOutput = 4, KernelSize = { 3, 2 }, Stride = { 2, 1 }, Pad = { 1, 0 }, Dilation = { 1, 2 }, Group = 2,
-            WeightFiller = Uniform(), BiasFiller = Uniform(),
+            NumOutput = 4,
+            KernelSize = { 3, 2 },
+            Stride = { 2, 1 },
+            Pad = { 1, 0 },
+            Dilation = { 1, 2 },
+            Group = 2,
+            WeightFiller = Uniform(),
+            BiasFiller = Uniform(),
         }), [x]);
         new GradientChecker().Check(layer, [x], tops);
     }
@@ -190,7 +204,9 @@ public class Catalog3VisionLayerTests
 
     private static LayerParameter Stochastic(Phase phase) => new()
     {
-        Name = "sto", Type = "Pooling", Phase = phase,
+        Name = "sto",
+        Type = "Pooling",
+        Phase = phase,
         PoolingParam = new PoolingParameter { Pool = PoolingParameter.Types.PoolMethod.Stochastic, KernelSize = 3, Stride = 2 },
     };
 
@@ -257,7 +273,8 @@ public class Catalog3VisionLayerTests
         var x = TestData.FromValues("x", [1, 1, 1, 2], 1, 3);
         var (layer, tops) = SetUp(new LayerParameter
         {
-            Name = "sto", Type = "Pooling",
+            Name = "sto",
+            Type = "Pooling",
             PoolingParam = new PoolingParameter { Pool = PoolingParameter.Types.PoolMethod.Stochastic, KernelH = 1, KernelW = 2 },
         }, [x]);
         int threes = 0;
@@ -273,10 +290,14 @@ public class Catalog3VisionLayerTests
 
     private static LayerParameter Lrn(uint size, float alpha, float beta, float k, bool within) => new()
     {
-        Name = "lrn", Type = "LRN",
+        Name = "lrn",
+        Type = "LRN",
         LrnParam = new LRNParameter
         {
-            LocalSize = size, Alpha = alpha, Beta = beta, K = k,
+            LocalSize = size,
+            Alpha = alpha,
+            Beta = beta,
+            K = k,
             NormRegion = within ? LRNParameter.Types.NormRegion.WithinChannel : LRNParameter.Types.NormRegion.AcrossChannels,
         },
     };
@@ -354,7 +375,8 @@ public class Catalog3VisionLayerTests
         var mask = new Blob("mask");
         var pool = LayerRegistry.Create(new LayerParameter
         {
-            Name = "pool", Type = "Pooling",
+            Name = "pool",
+            Type = "Pooling",
             PoolingParam = new PoolingParameter { Pool = PoolingParameter.Types.PoolMethod.Max, KernelSize = 2, Stride = 2 },
         });
         pool.SetUp([input], [pooled, mask]);

@@ -109,7 +109,12 @@ public class ConvolutionLayerTests
 
         var (vertical, mid) = SetUp(Conv(new ConvolutionParameter
         {
-            NumOutput = 1, KernelH = 3, KernelW = 1, StrideH = 2, StrideW = 1, BiasTerm = false,
+            NumOutput = 1,
+            KernelH = 3,
+            KernelW = 1,
+            StrideH = 2,
+            StrideW = 1,
+            BiasTerm = false,
         }, "vertical"), [bottom]);
         var wv = vertical.Blobs[0].Data;
         for (int c = 0; c < 3; c++) new float[] { 1, 2, 1 }.CopyTo(wv.Slice(c * 3, 3));
@@ -118,7 +123,12 @@ public class ConvolutionLayerTests
 
         var (horizontal, sepTop) = SetUp(Conv(new ConvolutionParameter
         {
-            NumOutput = 1, KernelH = 1, KernelW = 3, StrideH = 1, StrideW = 2, BiasTerm = false,
+            NumOutput = 1,
+            KernelH = 1,
+            KernelW = 3,
+            StrideH = 1,
+            StrideW = 2,
+            BiasTerm = false,
         }, "horizontal"), [mid[0]]);
         new float[] { -1, 0, 1 }.CopyTo(horizontal.Blobs[0].Data);
         horizontal.Forward([mid[0]], sepTop);
@@ -188,7 +198,13 @@ public class ConvolutionLayerTests
     public void MatchesPyTorchRectangularDilatedGrouped() =>
         CheckFixture("conv_rect_dil_group", new ConvolutionParameter
         {
-            NumOutput = 6, KernelSize = { 3, 2 }, Stride = { 1, 2 }, Pad = { 2, 0 }, Dilation = { 2, 1 }, Group = 2, BiasTerm = false,
+            NumOutput = 6,
+            KernelSize = { 3, 2 },
+            Stride = { 1, 2 },
+            Pad = { 2, 0 },
+            Dilation = { 2, 1 },
+            Group = 2,
+            BiasTerm = false,
         });
 
     [Test]

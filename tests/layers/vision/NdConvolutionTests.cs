@@ -18,8 +18,14 @@ public class NdConvolutionTests
     {
         var p = new ConvolutionParameter
         {
-            NumOutput = (uint)numOutput, Group = (uint)group, KernelSize = { 3 }, Stride = { 2 }, Pad = { 1 }, Dilation = { dilation },
-            WeightFiller = Uniform(), BiasTerm = bias,
+            NumOutput = (uint)numOutput,
+            Group = (uint)group,
+            KernelSize = { 3 },
+            Stride = { 2 },
+            Pad = { 1 },
+            Dilation = { dilation },
+            WeightFiller = Uniform(),
+            BiasTerm = bias,
         };
         if (bias) p.BiasFiller = Uniform();
         return p;
@@ -123,7 +129,11 @@ public class NdConvolutionTests
         var bottom = TestData.Random("data", [1, 2, 5, 6, 4], seed: 5);
         var (layer, tops) = SetUp(Layer("Convolution", new ConvolutionParameter
         {
-            NumOutput = 3, KernelSize = { 3, 1, 2 }, Stride = { 1, 2, 1 }, Pad = { 0, 1, 1 }, WeightFiller = Uniform(),
+            NumOutput = 3,
+            KernelSize = { 3, 1, 2 },
+            Stride = { 1, 2, 1 },
+            Pad = { 0, 1, 1 },
+            WeightFiller = Uniform(),
         }), [bottom]);
         // (5 − 3) + 1 = 3; (6 + 2 − 1) / 2 + 1 = 4; (4 + 2 − 2) + 1 = 5.
         Assert.That(tops[0].Shape, Is.EqualTo(new[] { 1, 3, 3, 4, 5 }));
