@@ -2,7 +2,7 @@ using Engine.Core;
 
 namespace Engine.Cli;
 
-/// <summary>The `engine` command: train, test, time (Caffe's CLI, with its flag spellings) and forward (pycaffe's net.forward/backward on .npy files).</summary>
+/// <summary>The `engine` command: train, test, time (Caffe's CLI, with its flag spellings), forward (pycaffe's net.forward/backward on .npy files), convert and compute-mean (Caffe's dataset tools).</summary>
 public static class Program
 {
     private static readonly (string name, string help, Func<string[], int> run)[] Commands =
@@ -11,6 +11,8 @@ public static class Program
         ("test", "score a trained net: the mean of each output over N batches", TestCommand.Run),
         ("time", "time each layer's forward and backward pass", TimeCommand.Run),
         ("forward", "run a net on .npy inputs and write blobs (and gradients) as .npy", ForwardCommand.Run),
+        ("convert", "convert MNIST-format IDX files into an LMDB of Datum records", ConvertCommand.Run),
+        ("compute-mean", "the mean record of an LMDB, as a .binaryproto mean file", ComputeMeanCommand.Run),
     ];
 
     public static int Main(string[] argv)
@@ -18,7 +20,7 @@ public static class Program
         if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
         {
             Console.WriteLine("usage: engine <command> [flags]\n\ncommands:");
-            foreach (var c in Commands) Console.WriteLine($"  {c.name,-8} {c.help}");
+            foreach (var c in Commands) Console.WriteLine($"  {c.name,-13} {c.help}");
             Console.WriteLine("\n`engine <command> --help` lists a command's flags.");
             return argv.Length == 0 ? 1 : 0;
         }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Engine.Core;
+using Engine.IO;
 using Engine.Proto;
 
 namespace Engine.Layers;
@@ -16,13 +17,26 @@ namespace Engine.Layers;
 /// in [0, rand_skip) at the start. <see cref="SaveState"/> carries the cursor, the epoch's order
 /// and the generator, so a restored layer continues with exactly the same batches.
 /// </para>
-/// LEVELDB and LMDB arrive with a later piece.
+/// <para>
+/// Backend LMDB reads Caffe's datasets: `source` is the database (a directory holding data.mdb),
+/// whose values are Datum records, read in key order with a cursor (one record at a time, never
+/// the whole database) and wrapped around at the end, as Caffe does. Raw uint8 `data` and
+/// `float_data` are read; encoded images are not. The shape comes from the first record; top 1
+/// gets each record's label. The snapshot state is the record index: a restored layer reopens
+/// the database and skips to it. shuffle is for IDX only (Caffe reads an LMDB in key order).
+/// </para>
+/// LEVELDB arrives with a later piece.
 /// </summary>
 [LayerType("Data")]
 public sealed class DataLayer(LayerParameter param) : Layer(param)
 {
     private const uint StateMagic = 0x31584449; // "IDX1", little-endian
     private const int StateVersion = 1;
+    private const uint LmdbStateMagic = 0x31424D4C; // "LMB1", little-endian
+
+    // Backend LMDB: the open database, the record shape and whether the first record was read.
+    private LmdbReader? _db;
+    private int _channels = 1;
 
     private DataTransformer _transformer = null!;
     private byte[] _images = [];
@@ -52,8 +66,13 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
     public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         var dp = Param.DataParam ?? throw Error("data_param is missing; give source, label_source, backend: IDX and batch_size");
+        if (dp.Backend == DataParameter.Types.DB.Lmdb)
+        {
+            SetUpLmdb(dp);
+            return;
+        }
         if (dp.Backend != DataParameter.Types.DB.Idx)
-            throw Error($"backend {dp.Backend.ToString().ToUpperInvariant()} arrives with the data piece; use backend: IDX with source and label_source");
+            throw Error($"backend {dp.Backend.ToString().ToUpperInvariant()} arrives with a later piece; use backend: IDX with source and label_source, or backend: LMDB");
         if (!dp.HasSource || dp.Source.Length == 0)
             throw Error("data_param.source is missing; backend IDX needs the images file (e.g. train-images-idx3-ubyte.gz)");
         if (top.Count == 2 && (!dp.HasLabelSource || dp.LabelSource.Length == 0))
@@ -108,6 +127,63 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
                  $", batch {_batch}{crop}{order}{skipped}", "data_layer.cs");
     }
 
+    private void SetUpLmdb(DataParameter dp)
+    {
+        if (!dp.HasSource || dp.Source.Length == 0)
+            throw Error("data_param.source is missing; backend LMDB needs the database folder (e.g. examples/mnist/mnist_train_lmdb)");
+        if (dp.BatchSize == 0)
+            throw Error("data_param.batch_size must be given and positive");
+        if (dp.BatchSize > int.MaxValue)
+            throw Error($"data_param.batch_size {dp.BatchSize} is too large");
+        if (dp.Shuffle)
+            throw Error("shuffle needs backend IDX; an LMDB is read in key order, as Caffe does (shuffle it when converting)");
+        _batch = (int)dp.BatchSize;
+        _transformer = new DataTransformer(EffectiveTransform(dp), Phase, Error);
+        _db?.Dispose();
+        try { _db = new LmdbReader(dp.Source); }
+        catch (EngineException e) { throw Error($"source {e.Message}"); }
+        if (_db.Count == 0) throw Error($"source \"{dp.Source}\": the LMDB holds no records");
+        if (_db.Count > int.MaxValue) throw Error($"source \"{dp.Source}\": {_db.Count} records are more than this layer reads");
+        _records = (int)_db.Count;
+        var (key, datum) = NextDatum();
+        _channels = datum.Channels;
+        _height = datum.Height;
+        _width = datum.Width;
+        if (_channels <= 0 || _height <= 0 || _width <= 0)
+            throw Error($"source \"{dp.Source}\": record \"{Key(key)}\" has shape {_channels}×{_height}×{_width}");
+        _db.Rewind();
+        (_outHeight, _outWidth) = _transformer.OutputSize(_channels, _height, _width);
+        _cursor = 0;
+        _epoch = 0;
+        string skipped = "";
+        if (dp.RandSkip > 0)
+        {
+            int skip = Rng.NextInt((int)Math.Min(dp.RandSkip, int.MaxValue)) % _records;
+            _db.Skip(skip);
+            _cursor = skip;
+            skipped = $", skipping the first {skip}";
+        }
+        string crop = _outHeight != _height || _outWidth != _width ? $", cropped to {_outHeight}×{_outWidth}" : "";
+        Log.Info($"Data layer \"{Name}\": {_records} records {_channels}×{_height}×{_width} from LMDB {dp.Source}, batch {_batch}{crop}{skipped}", "data_layer.cs");
+    }
+
+    private static string Key(byte[] key) => System.Text.Encoding.UTF8.GetString(key);
+
+    // The next record of the database, parsed and checked (encoded images are refused).
+    private (byte[] key, Datum datum) NextDatum()
+    {
+        var (key, value) = _db!.Next();
+        Datum datum;
+        try { datum = Datum.Parser.ParseFrom(value); }
+        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        {
+            throw Error($"source \"{_db.Path}\": record \"{Key(key)}\" is not a Datum ({e.Message})");
+        }
+        if (datum.Encoded)
+            throw Error($"source \"{_db.Path}\": record \"{Key(key)}\" is an encoded image; encoded images need the image decoder; convert with --encoded false");
+        return (key, datum);
+    }
+
     /// <summary>
     /// transform_param, with Caffe's old data_param transform fields (scale, mean_file,
     /// crop_size, mirror) moved in, as Caffe's net upgrade does for nets built without it.
@@ -125,12 +201,17 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
 
     public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        top[0].Reshape(_batch, 1, _outHeight, _outWidth);
+        top[0].Reshape(_batch, _channels, _outHeight, _outWidth);
         if (top.Count > 1) top[1].Reshape(_batch);
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
+        if (_db != null)
+        {
+            ForwardLmdb(top);
+            return;
+        }
         var data = top[0].Data;
         var labels = top.Count > 1 ? top[1].Data : Span<float>.Empty;
         int inSize = _height * _width, outSize = _outHeight * _outWidth;
@@ -145,6 +226,68 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
         }
     }
 
+    private void ForwardLmdb(IReadOnlyList<Blob> top)
+    {
+        var data = top[0].Data;
+        var labels = top.Count > 1 ? top[1].Data : Span<float>.Empty;
+        int size = _channels * _height * _width, outSize = _channels * _outHeight * _outWidth;
+        var rng = Rng;
+        for (int i = 0; i < _batch; i++)
+        {
+            if (_cursor == _records) { _cursor = 0; _epoch++; }
+            var (key, datum) = NextDatum();
+            _cursor++;
+            if (datum.Channels != _channels || datum.Height != _height || datum.Width != _width)
+                throw Error($"source \"{_db!.Path}\": record \"{Key(key)}\" is {datum.Channels}×{datum.Height}×{datum.Width}, but the first record is {_channels}×{_height}×{_width}");
+            var dst = data.Slice(i * outSize, outSize);
+            if (datum.Data.Length == size)
+                _transformer.Transform(datum.Data.Span, _channels, _height, _width, dst, rng);
+            else if (datum.Data.Length == 0 && datum.FloatData.Count == size)
+                _transformer.Transform(datum.FloatData.ToArray().AsSpan(), _channels, _height, _width, dst, rng);
+            else
+                throw Error($"source \"{_db!.Path}\": record \"{Key(key)}\" holds {datum.Data.Length} data bytes and {datum.FloatData.Count} float_data values for shape {_channels}×{_height}×{_width}");
+            if (labels.Length > 0) labels[i] = datum.Label;
+        }
+    }
+
+    private byte[] SaveLmdbState()
+    {
+        var s = new byte[4 + 4 + 4 + 4 + 8 + 32];
+        var span = s.AsSpan();
+        BinaryPrimitives.WriteUInt32LittleEndian(span, LmdbStateMagic);
+        BinaryPrimitives.WriteInt32LittleEndian(span[4..], StateVersion);
+        BinaryPrimitives.WriteInt32LittleEndian(span[8..], _records);
+        BinaryPrimitives.WriteInt32LittleEndian(span[12..], _cursor);
+        BinaryPrimitives.WriteInt64LittleEndian(span[16..], _epoch);
+        Rng.SaveState().CopyTo(span[24..]);
+        return s;
+    }
+
+    private void LoadLmdbState(byte[] state)
+    {
+        var span = state.AsSpan();
+        if (span.Length != 24 + 32 || BinaryPrimitives.ReadUInt32LittleEndian(span) != LmdbStateMagic)
+            throw Error($"the saved state ({state.Length} bytes) is not an LMDB Data layer's state; was the snapshot taken with another net or backend?");
+        int version = BinaryPrimitives.ReadInt32LittleEndian(span[4..]);
+        if (version != StateVersion)
+            throw Error($"the saved state has version {version}; this build reads version {StateVersion}");
+        int records = BinaryPrimitives.ReadInt32LittleEndian(span[8..]);
+        int cursor = BinaryPrimitives.ReadInt32LittleEndian(span[12..]);
+        long epoch = BinaryPrimitives.ReadInt64LittleEndian(span[16..]);
+        if (records != _records)
+            throw Error($"the saved state is for a database of {records} records, but {Param.DataParam.Source} has {_records}");
+        if (cursor < 0 || cursor > records || epoch < 0)
+            throw Error($"the saved state is damaged (record {cursor} of {records}, epoch {epoch})");
+        Rng.LoadState(span[24..]);
+        // Reopen the database and skip to the saved record.
+        var source = _db!.Path;
+        _db.Dispose();
+        _db = new LmdbReader(source);
+        _db.Skip(cursor);
+        _cursor = cursor;
+        _epoch = epoch;
+    }
+
     private void NextEpoch()
     {
         _cursor = 0;
@@ -155,6 +298,7 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
     /// <summary>The position (cursor, epoch), the epoch's order and the generator.</summary>
     public override byte[] SaveState()
     {
+        if (_db != null) return SaveLmdbState();
         int orderLength = _order?.Length ?? 0;
         var s = new byte[4 + 4 + 4 + 4 + 8 + 4 + 4 * orderLength + 32];
         var span = s.AsSpan();
@@ -172,6 +316,11 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
 
     public override void LoadState(byte[] state)
     {
+        if (_db != null)
+        {
+            LoadLmdbState(state);
+            return;
+        }
         var span = state.AsSpan();
         if (span.Length < 28 + 32 || BinaryPrimitives.ReadUInt32LittleEndian(span) != StateMagic)
             throw Error($"the saved state ({state.Length} bytes) is not a Data layer's state; was the snapshot taken with another net?");

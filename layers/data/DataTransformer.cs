@@ -11,10 +11,12 @@ namespace Engine.Layers;
 /// in TEST, as in Caffe; the output is crop×crop.</item>
 /// <item>mirror: a coin flip per record in <b>both</b> phases — Caffe's behaviour (its TEST nets
 /// flip at random too when the file says <c>mirror: true</c>); we keep it so nets score alike.</item>
-/// <item>mean_value: one value for every channel or one per channel. mean_file is not read yet.</item>
+/// <item>mean_value: one value for every channel or one per channel.</item>
+/// <item>mean_file: a .binaryproto BlobProto (1×C×H×W, as compute_image_mean writes) the size of
+/// the records, subtracted pixel by pixel; with crop_size the cropped window of the mean is used.</item>
 /// </list>
 /// Random draws come from the caller's generator, in Caffe's order: the mirror coin, then the
-/// crop row, then the crop column. Used by the Data layer (IDX today; LMDB and ImageData later).
+/// crop row, then the crop column. Used by the Data layer (IDX and LMDB).
 /// </summary>
 public sealed class DataTransformer
 {
@@ -24,6 +26,10 @@ public sealed class DataTransformer
     private readonly bool _mirror;
     private readonly bool _train;
     private readonly Func<string, EngineException> _error;
+
+    // mean_file: the mean record (C×H×W) and its shape; null without one.
+    private readonly float[]? _meanFile;
+    private readonly (int c, int h, int w) _meanShape;
 
     // (b − mean[k]) × scale for every byte value b, per mean k: the same float arithmetic as
     // computing it per pixel, looked up instead.
@@ -40,7 +46,7 @@ public sealed class DataTransformer
         {
             if (param.MeanValue.Count > 0)
                 throw error("transform_param: give mean_file or mean_value, not both");
-            throw error($"transform_param.mean_file \"{param.MeanFile}\": mean files arrive with the LMDB data piece; use mean_value for now");
+            _meanFile = ReadMean(param.MeanFile, error, out _meanShape);
         }
         _scale = param.Scale;
         _means = param.MeanValue.Count > 0 ? param.MeanValue.ToArray() : [0f];
@@ -64,6 +70,8 @@ public sealed class DataTransformer
     /// </summary>
     public (int height, int width) OutputSize(int channels, int height, int width)
     {
+        if (_meanFile != null && _meanShape != (channels, height, width))
+            throw _error($"transform_param.mean_file is {_meanShape.c}×{_meanShape.h}×{_meanShape.w} but the records are {channels}×{height}×{width}");
         if (_means.Length != 1 && _means.Length != channels)
             throw _error($"transform_param: {_means.Length} mean_value entries for {channels}-channel data; give one value, or one per channel");
         if (_crop == 0) return (height, width);
@@ -76,6 +84,20 @@ public sealed class DataTransformer
     public void Transform(ReadOnlySpan<byte> record, int channels, int height, int width, Span<float> output, Rng rng)
     {
         var (oh, ow, hOff, wOff, flip) = Place(record.Length, channels, height, width, output.Length, rng);
+        if (_meanFile != null)
+        {
+            CheckMean(channels, height, width);
+            for (int c = 0; c < channels; c++)
+                for (int y = 0; y < oh; y++)
+                {
+                    int at = (c * height + y + hOff) * width + wOff;
+                    var src = record.Slice(at, ow);
+                    var mean = _meanFile.AsSpan(at, ow);
+                    var dst = output.Slice((c * oh + y) * ow, ow);
+                    for (int x = 0; x < ow; x++) dst[flip ? ow - 1 - x : x] = (src[x] - mean[x]) * _scale;
+                }
+            return;
+        }
         for (int c = 0; c < channels; c++)
         {
             var table = _byteTable.AsSpan((_means.Length == 1 ? 0 : c) * 256, 256);
@@ -95,6 +117,20 @@ public sealed class DataTransformer
     public void Transform(ReadOnlySpan<float> record, int channels, int height, int width, Span<float> output, Rng rng)
     {
         var (oh, ow, hOff, wOff, flip) = Place(record.Length, channels, height, width, output.Length, rng);
+        if (_meanFile != null)
+        {
+            CheckMean(channels, height, width);
+            for (int c = 0; c < channels; c++)
+                for (int y = 0; y < oh; y++)
+                {
+                    int at = (c * height + y + hOff) * width + wOff;
+                    var src = record.Slice(at, ow);
+                    var mean = _meanFile.AsSpan(at, ow);
+                    var dst = output.Slice((c * oh + y) * ow, ow);
+                    for (int x = 0; x < ow; x++) dst[flip ? ow - 1 - x : x] = (src[x] - mean[x]) * _scale;
+                }
+            return;
+        }
         for (int c = 0; c < channels; c++)
         {
             float mean = _means[_means.Length == 1 ? 0 : c];
@@ -105,6 +141,32 @@ public sealed class DataTransformer
                 for (int x = 0; x < ow; x++) dst[flip ? ow - 1 - x : x] = (src[x] - mean) * _scale;
             }
         }
+    }
+
+    private void CheckMean(int channels, int height, int width)
+    {
+        if (_meanShape != (channels, height, width))
+            throw _error($"transform_param.mean_file is {_meanShape.c}×{_meanShape.h}×{_meanShape.w} but the record is {channels}×{height}×{width}");
+    }
+
+    /// <summary>A mean file: a BlobProto of shape 1×C×H×W (or C×H×W), legacy dimensions or `shape`.</summary>
+    private static float[] ReadMean(string path, Func<string, EngineException> error, out (int c, int h, int w) shape)
+    {
+        BlobProto blob;
+        try { blob = Engine.IO.WeightsFile.ReadBlob(path); }
+        catch (EngineException e) { throw error($"transform_param.mean_file: {e.Message}"); }
+        long[] dims = blob.Shape != null && blob.Shape.Dim.Count > 0
+            ? blob.Shape.Dim.ToArray()
+            : [blob.Num, blob.Channels, blob.Height, blob.Width];
+        if (dims.Length == 3) dims = [1, .. dims];
+        if (dims.Length != 4 || dims[0] != 1 || dims.Skip(1).Any(d => d <= 0 || d > int.MaxValue))
+            throw error($"transform_param.mean_file \"{path}\" has shape {string.Join("×", dims)}; expected 1×C×H×W");
+        shape = ((int)dims[1], (int)dims[2], (int)dims[3]);
+        long count = dims[1] * dims[2] * dims[3];
+        float[] data = blob.Data.Count > 0 ? blob.Data.ToArray() : blob.DoubleData.Select(d => (float)d).ToArray();
+        if (data.Length != count)
+            throw error($"transform_param.mean_file \"{path}\" holds {data.Length} values for shape {string.Join("×", dims)}");
+        return data;
     }
 
     // Sizes, crop offsets and the mirror coin for one record, drawn in Caffe's order.

@@ -463,7 +463,6 @@ public class DataLayerTests
         Assert.That(m, Does.Contain("layer \"mnist\"").And.Contain(bad));
     }
 
-    [TestCase(DataParameter.Types.DB.Lmdb, "LMDB")]
     [TestCase(DataParameter.Types.DB.Leveldb, "LEVELDB")]
     public void OtherBackendsAreNotYetHere(DataParameter.Types.DB backend, string name)
     {
@@ -480,7 +479,7 @@ public class DataLayerTests
         Assert.That(Message(Param(images, null, 2)), Does.Contain("label_source is missing").And.Contain("\"label\""));
         Assert.That(Message(Param("", labels, 2)), Does.Contain("source is missing"));
         Assert.That(Message(Param(images, labels, 2, transform: new TransformationParameter { MeanFile = "mean.binaryproto" })),
-            Does.Contain("layer \"mnist\"").And.Contain("mean_file").And.Contain("LMDB data piece"));
+            Does.Contain("layer \"mnist\"").And.Contain("mean_file").And.Contain("no such file"));
         Assert.That(Message(Param(images, labels, 2, transform: new TransformationParameter { MeanValue = { 1, 2 } })),
             Does.Contain("2 mean_value entries for 1-channel data"));
         var noParam = new LayerParameter { Name = "mnist", Type = "Data" };
