@@ -11,6 +11,9 @@ public static class Program
         ("test", "score a trained net: the mean of each output over N batches", TestCommand.Run),
         ("time", "time each layer's forward and backward pass", TimeCommand.Run),
         ("forward", "run a net on .npy inputs and write blobs (and gradients) as .npy", ForwardCommand.Run),
+        ("plot", "plot loss, learning rate and test outputs from a training log as SVG", PlotCommand.Run),
+        ("draw", "draw a net's layers and blobs as Graphviz DOT or SVG", DrawCommand.Run),
+        ("device-query", "show the CPU features and GEMM kernel the engine uses", DeviceQueryCommand.Run),
     ];
 
     public static int Main(string[] argv)
@@ -18,7 +21,7 @@ public static class Program
         if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
         {
             Console.WriteLine("usage: engine <command> [flags]\n\ncommands:");
-            foreach (var c in Commands) Console.WriteLine($"  {c.name,-8} {c.help}");
+            foreach (var c in Commands) Console.WriteLine($"  {c.name,-13} {c.help}");
             Console.WriteLine("\n`engine <command> --help` lists a command's flags.");
             return argv.Length == 0 ? 1 : 0;
         }
