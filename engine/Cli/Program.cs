@@ -13,6 +13,9 @@ public static class Program
         ("forward", "run a net on .npy inputs and write blobs (and gradients) as .npy", ForwardCommand.Run),
         ("convert", "convert MNIST-format IDX files into an LMDB of Datum records", ConvertCommand.Run),
         ("compute-mean", "the mean record of an LMDB, as a .binaryproto mean file", ComputeMeanCommand.Run),
+        ("plot", "plot loss, learning rate and test outputs from a training log as SVG", PlotCommand.Run),
+        ("draw", "draw a net's layers and blobs as Graphviz DOT or SVG", DrawCommand.Run),
+        ("device-query", "show the CPU features and GEMM kernel the engine uses", DeviceQueryCommand.Run),
     ];
 
     public static int Main(string[] argv)
