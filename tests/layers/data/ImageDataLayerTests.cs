@@ -57,7 +57,7 @@ public class ImageDataLayerTests
     }
 
     /// <summary>PNG bytes; rows use filter types from <paramref name="filters"/> cyclically (default 0).</summary>
-    private static byte[] Png(int w, int h, int colorType, byte[] pixels, int[]? filters = null, byte[]? palette = null, bool breakCrc = false)
+    private static byte[] Png(int w, int h, int colorType, byte[] pixels, int[]? filters = null, byte[]? palette = null, bool breakCrc = false, Action<byte[]>? editHeader = null)
     {
         int bpp = colorType switch { 0 => 1, 2 => 3, 3 => 1, 4 => 2, _ => 4 };
         int stride = w * bpp;
@@ -84,6 +84,7 @@ public class ImageDataLayerTests
         BinaryPrimitives.WriteUInt32BigEndian(ihdr, (uint)w);
         BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), (uint)h);
         ihdr[8] = 8; ihdr[9] = (byte)colorType;
+        editHeader?.Invoke(ihdr);
         Chunk(s, "IHDR", ihdr);
         if (palette != null) Chunk(s, "PLTE", palette);
         Chunk(s, "tEXt", Encoding.ASCII.GetBytes("Comment\0test"));
@@ -324,7 +325,15 @@ public class ImageDataLayerTests
         Write("trunc.pgm", Encoding.ASCII.GetBytes("P5 2 2 255\n\x01"));
         Write("crc.png", Png(1, 1, 0, [5], breakCrc: true));
         Write("sixteen.pgm", Encoding.ASCII.GetBytes("P5 1 1 65535\n\x00\x01"));
+        Write("interlaced.png", Png(1, 1, 0, [5], editHeader: h => h[12] = 1));
+        Write("deep.png", Png(1, 1, 0, [5], editHeader: h => h[8] = 16));
+        Write("filter.png", Png(2, 1, 0, [5, 6], filters: [5]));
+        Write("nopal.png", Png(1, 1, 3, [0]));
         string list = Path.Combine(_dir, "list.txt");
+        ExpectError(Param(List("interlaced.png 0"), 1), false, "interlaced.png", "unsupported format", "interlaced");
+        ExpectError(Param(List("deep.png 0"), 1), false, "deep.png", "unsupported format", "bit depth 16");
+        ExpectError(Param(List("filter.png 0"), 1), false, "filter.png", "is corrupt", "filter type 5");
+        ExpectError(Param(List("nopal.png 0"), 1), false, "nopal.png", "is corrupt", "no PLTE");
 
         ExpectError(Param(Path.Combine(_dir, "none.txt"), 1), false, "list file", "none.txt", "does not exist");
         ExpectError(Param(List("ok.pgm 1", "missing.pgm 2"), 2), true, $"list file \"{list}\" line 2", "missing.pgm", "does not exist");
