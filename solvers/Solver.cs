@@ -21,6 +21,7 @@ public abstract class Solver
     private readonly string _solverPath;
     private volatile SignalEffect _requested = SignalEffect.None;
     private int _currentStep;
+    private float _lastRate; // the learning rate of the last update, for the progress line
 
     protected Solver(SolverParameter param, string solverPath = "", bool quiet = false)
     {
@@ -146,11 +147,13 @@ public abstract class Solver
         int averageLoss = Math.Max(1, Param.AverageLoss);
         var timer = Stopwatch.StartNew();
         int timedIters = 0;
+        using var progress = Quiet ? new ProgressLine(Iter, null) : ProgressLine.ForConsole(Iter);
         while (Iter < stop)
         {
             TrainNet.ClearParamDiffs();
             if (Param.TestInterval > 0 && Iter % Param.TestInterval == 0 && (Iter > 0 || Param.TestInitialization))
             {
+                progress.Clear();
                 TestAll();
                 timer.Restart();
                 timedIters = 0;
@@ -167,6 +170,7 @@ public abstract class Solver
 
             if (display)
             {
+                progress.Clear();
                 double secs = timer.Elapsed.TotalSeconds;
                 double rate = timedIters / Math.Max(secs, 1e-9);
                 Info($"Iteration {Iter} ({Log.Num(rate)} iter/s, {secs:F3}s/{timedIters} iters), loss = {Log.Num(smoothed)}");
@@ -179,7 +183,8 @@ public abstract class Solver
 
             var requested = _requested;
             _requested = SignalEffect.None;
-            if ((Param.Snapshot > 0 && Iter % Param.Snapshot == 0) || requested == SignalEffect.Snapshot) Snapshot();
+            if ((Param.Snapshot > 0 && Iter % Param.Snapshot == 0) || requested == SignalEffect.Snapshot) { progress.Clear(); Snapshot(); }
+            progress.Update(Iter, Math.Max(stop, Param.MaxIter), smoothed, _lastRate);
             if (requested == SignalEffect.Stop) return true;
         }
         return false;
@@ -259,7 +264,7 @@ public abstract class Solver
 
     private void ApplyUpdate()
     {
-        float rate = LearningRate();
+        float rate = _lastRate = LearningRate();
         if (Param.Display > 0 && Iter % Param.Display == 0) Info($"Iteration {Iter}, lr = {Log.Num(rate)}");
         ClipGradients();
         var ps = TrainNet.LearnableParams;
