@@ -50,7 +50,9 @@ internal static class ConvertCommand
         {
             var datum = new Datum
             {
-                Channels = 1, Height = h, Width = w,
+                Channels = 1,
+                Height = h,
+                Width = w,
                 Data = ByteString.CopyFrom(images, i * size, size),
                 Label = labels[i],
             };

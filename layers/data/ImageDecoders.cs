@@ -234,32 +234,32 @@ public static class ImageDecoders
             case 0: return new DecodedImage(width, height, 1, image);
             case 2: return new DecodedImage(width, height, 3, image);
             case 4:
-            {
-                var g = new byte[width * height];
-                for (int i = 0; i < g.Length; i++) g[i] = image[2 * i];
-                return new DecodedImage(width, height, 1, g);
-            }
+                {
+                    var g = new byte[width * height];
+                    for (int i = 0; i < g.Length; i++) g[i] = image[2 * i];
+                    return new DecodedImage(width, height, 1, g);
+                }
             case 6:
-            {
-                var rgb = new byte[width * height * 3];
-                for (int i = 0; i < width * height; i++)
                 {
-                    rgb[3 * i] = image[4 * i]; rgb[3 * i + 1] = image[4 * i + 1]; rgb[3 * i + 2] = image[4 * i + 2];
+                    var rgb = new byte[width * height * 3];
+                    for (int i = 0; i < width * height; i++)
+                    {
+                        rgb[3 * i] = image[4 * i]; rgb[3 * i + 1] = image[4 * i + 1]; rgb[3 * i + 2] = image[4 * i + 2];
+                    }
+                    return new DecodedImage(width, height, 3, rgb);
                 }
-                return new DecodedImage(width, height, 3, rgb);
-            }
             default:
-            {
-                var rgb = new byte[width * height * 3];
-                int entries = palette!.Length / 3;
-                for (int i = 0; i < width * height; i++)
                 {
-                    int k = image[i];
-                    if (k >= entries) throw new CorruptImageException($"PNG pixel {i} uses palette entry {k}, but the palette has {entries}");
-                    rgb[3 * i] = palette[3 * k]; rgb[3 * i + 1] = palette[3 * k + 1]; rgb[3 * i + 2] = palette[3 * k + 2];
+                    var rgb = new byte[width * height * 3];
+                    int entries = palette!.Length / 3;
+                    for (int i = 0; i < width * height; i++)
+                    {
+                        int k = image[i];
+                        if (k >= entries) throw new CorruptImageException($"PNG pixel {i} uses palette entry {k}, but the palette has {entries}");
+                        rgb[3 * i] = palette[3 * k]; rgb[3 * i + 1] = palette[3 * k + 1]; rgb[3 * i + 2] = palette[3 * k + 2];
+                    }
+                    return new DecodedImage(width, height, 3, rgb);
                 }
-                return new DecodedImage(width, height, 3, rgb);
-            }
         }
     }
 

@@ -70,8 +70,13 @@ public class ProgressLineTests
             """;
         var param = new SolverParameter
         {
-            NetParam = ProtoText.Parse<NetParameter>(net), BaseLr = 0.1f, LrPolicy = "fixed", MaxIter = 5, Display = 1,
-            RandomSeed = 1, SolverMode = SolverParameter.Types.SolverMode.Cpu,
+            NetParam = ProtoText.Parse<NetParameter>(net),
+            BaseLr = 0.1f,
+            LrPolicy = "fixed",
+            MaxIter = 5,
+            Display = 1,
+            RandomSeed = 1,
+            SolverMode = SolverParameter.Types.SolverMode.Cpu,
         };
         var err = new StringWriter();
         var oldErr = Console.Error;

@@ -309,7 +309,7 @@ public class ImageDataLayerTests
     {
         TestDelegate act = atForward
             ? () => { var (l, t) = SetUp(p); Forward(l, t); }
-            : () => SetUp(p);
+        : () => SetUp(p);
         var e = Assert.Throws<EngineException>(act)!;
         Assert.That(e.Message, Does.StartWith("layer \"img\" (ImageData): "));
         foreach (var part in parts) Assert.That(e.Message, Does.Contain(part));
