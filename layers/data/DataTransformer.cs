@@ -86,16 +86,7 @@ public sealed class DataTransformer
         var (oh, ow, hOff, wOff, flip) = Place(record.Length, channels, height, width, output.Length, rng);
         if (_meanFile != null)
         {
-            CheckMean(channels, height, width);
-            for (int c = 0; c < channels; c++)
-                for (int y = 0; y < oh; y++)
-                {
-                    int at = (c * height + y + hOff) * width + wOff;
-                    var src = record.Slice(at, ow);
-                    var mean = _meanFile.AsSpan(at, ow);
-                    var dst = output.Slice((c * oh + y) * ow, ow);
-                    for (int x = 0; x < ow; x++) dst[flip ? ow - 1 - x : x] = (src[x] - mean[x]) * _scale;
-                }
+            SubtractMeanFile(record, channels, height, width, output, oh, ow, hOff, wOff, flip);
             return;
         }
         for (int c = 0; c < channels; c++)
@@ -113,22 +104,29 @@ public sealed class DataTransformer
         }
     }
 
+    /// <summary>(pixel − mean_file pixel)·scale over the crop window, for byte and float records alike.</summary>
+    private void SubtractMeanFile<T>(ReadOnlySpan<T> record, int channels, int height, int width, Span<float> output,
+                                     int oh, int ow, int hOff, int wOff, bool flip) where T : System.Numerics.INumberBase<T>
+    {
+        CheckMean(channels, height, width);
+        for (int c = 0; c < channels; c++)
+            for (int y = 0; y < oh; y++)
+            {
+                int at = (c * height + y + hOff) * width + wOff;
+                var src = record.Slice(at, ow);
+                var mean = _meanFile.AsSpan(at, ow);
+                var dst = output.Slice((c * oh + y) * ow, ow);
+                for (int x = 0; x < ow; x++) dst[flip ? ow - 1 - x : x] = (float.CreateTruncating(src[x]) - mean[x]) * _scale;
+            }
+    }
+
     /// <summary>Transform one float record (C×H×W) into <paramref name="output"/> (C×outH×outW).</summary>
     public void Transform(ReadOnlySpan<float> record, int channels, int height, int width, Span<float> output, Rng rng)
     {
         var (oh, ow, hOff, wOff, flip) = Place(record.Length, channels, height, width, output.Length, rng);
         if (_meanFile != null)
         {
-            CheckMean(channels, height, width);
-            for (int c = 0; c < channels; c++)
-                for (int y = 0; y < oh; y++)
-                {
-                    int at = (c * height + y + hOff) * width + wOff;
-                    var src = record.Slice(at, ow);
-                    var mean = _meanFile.AsSpan(at, ow);
-                    var dst = output.Slice((c * oh + y) * ow, ow);
-                    for (int x = 0; x < ow; x++) dst[flip ? ow - 1 - x : x] = (src[x] - mean[x]) * _scale;
-                }
+            SubtractMeanFile(record, channels, height, width, output, oh, ow, hOff, wOff, flip);
             return;
         }
         for (int c = 0; c < channels; c++)

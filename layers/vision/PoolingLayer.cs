@@ -298,22 +298,28 @@ public sealed class PoolingLayer : Layer
         }
     }
 
+    /// <summary>
+    /// The input cells of AVE output (ph, pw), clipped to the input, and Caffe's divisor: the window
+    /// clipped to the padded input, so padding counts but nothing beyond it.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private (int hStart, int hEnd, int wStart, int wEnd, int poolSize) AveWindow(int ph, int pw)
+    {
+        int hStart = ph * _geo.StrideH - _geo.PadH;
+        int hEnd = Math.Min(hStart + _geo.KernelH, _height + _geo.PadH);
+        int wStart = pw * _geo.StrideW - _geo.PadW;
+        int wEnd = Math.Min(wStart + _geo.KernelW, _width + _geo.PadW);
+        int poolSize = (hEnd - hStart) * (wEnd - wStart);
+        return (Math.Max(hStart, 0), Math.Min(hEnd, _height), Math.Max(wStart, 0), Math.Min(wEnd, _width), poolSize);
+    }
+
     private void AvePlane(ReadOnlySpan<float> src, Span<float> dst)
     {
         for (int ph = 0; ph < _outH; ph++)
         {
-            int hStart = ph * _geo.StrideH - _geo.PadH;
-            int hEnd = Math.Min(hStart + _geo.KernelH, _height + _geo.PadH);
-            int poolH = hEnd - hStart;
-            hStart = Math.Max(hStart, 0);
-            hEnd = Math.Min(hEnd, _height);
             for (int pw = 0; pw < _outW; pw++)
             {
-                int wStart = pw * _geo.StrideW - _geo.PadW;
-                int wEnd = Math.Min(wStart + _geo.KernelW, _width + _geo.PadW);
-                int poolSize = poolH * (wEnd - wStart);
-                wStart = Math.Max(wStart, 0);
-                wEnd = Math.Min(wEnd, _width);
+                var (hStart, hEnd, wStart, wEnd, poolSize) = AveWindow(ph, pw);
                 float sum = 0;
                 for (int h = hStart; h < hEnd; h++)
                     for (int w = wStart; w < wEnd; w++)
@@ -365,18 +371,9 @@ public sealed class PoolingLayer : Layer
             }
             for (int ph = 0; ph < _outH; ph++)
             {
-                int hStart = ph * _geo.StrideH - _geo.PadH;
-                int hEnd = Math.Min(hStart + _geo.KernelH, _height + _geo.PadH);
-                int poolH = hEnd - hStart;
-                hStart = Math.Max(hStart, 0);
-                hEnd = Math.Min(hEnd, _height);
                 for (int pw = 0; pw < _outW; pw++)
                 {
-                    int wStart = pw * _geo.StrideW - _geo.PadW;
-                    int wEnd = Math.Min(wStart + _geo.KernelW, _width + _geo.PadW);
-                    int poolSize = poolH * (wEnd - wStart);
-                    wStart = Math.Max(wStart, 0);
-                    wEnd = Math.Min(wEnd, _width);
+                    var (hStart, hEnd, wStart, wEnd, poolSize) = AveWindow(ph, pw);
                     float g = topDiff[ph * _outW + pw] / poolSize;
                     for (int h = hStart; h < hEnd; h++)
                         for (int w = wStart; w < wEnd; w++)
