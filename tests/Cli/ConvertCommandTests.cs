@@ -317,6 +317,19 @@ public class ConvertCifarAndListTests
     }
 
     [Test]
+    public void ComputeMeanDecodesEncodedRecords()
+    {
+        var db = Convert("convert", "--list", WriteList(), "--root", _dir, "--encoded", "--gray");
+        var output = Path.Combine(_dir, "mean.binaryproto");
+        var (code, _, stderr) = EngineRunner.Run("compute-mean", db, output);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var blob = WeightsFile.ReadBlob(output);
+        Assert.That((blob.Num, blob.Channels, blob.Height, blob.Width), Is.EqualTo((1, 1, 2, 3)));
+        var expected = Enumerable.Range(0, 6).Select(i => (float)(Enumerable.Range(0, 4).Sum(k => (double)Expected(k, true)[i]) / 4)).ToArray();
+        Assert.That(blob.Data.ToArray(), Is.EqualTo(expected));
+    }
+
+    [Test]
     public void ShuffleIsReproducibleFromTheSeed()
     {
         var list = WriteList();
