@@ -210,10 +210,11 @@ public abstract class Solver
     /// <summary>True when every step is finite and cannot overflow the weights it is subtracted from.</summary>
     private bool StepsFinite()
     {
-        foreach (var p in TrainNet.LearnableParams)
+        var ps = TrainNet.LearnableParams;
+        for (int i = 0; i < ps.Count; i++) // indexed: a foreach over the interface would allocate every iteration
         {
-            if (p.LrMult == 0 || p.Blob.Count == 0) continue;
-            if (!StepFinite(p)) return false;
+            if (ps[i].LrMult == 0 || ps[i].Blob.Count == 0) continue;
+            if (!StepFinite(ps[i])) return false;
         }
         return true;
     }
@@ -277,8 +278,8 @@ public abstract class Solver
         }
         if (TrainNet.DebugInfo) NetDebugInfo.Update(TrainNet);
         if (!StepsFinite()) DivergedInUpdate(rate);
-        foreach (var p in ps)
-            if (p.LrMult != 0) System.Numerics.Tensors.TensorPrimitives.Subtract(p.Blob.Data, p.Blob.Diff, p.Blob.Data);
+        for (int i = 0; i < ps.Count; i++)
+            if (ps[i].LrMult != 0) System.Numerics.Tensors.TensorPrimitives.Subtract(ps[i].Blob.Data, ps[i].Blob.Diff, ps[i].Blob.Data);
     }
 
     private void ClipGradients()

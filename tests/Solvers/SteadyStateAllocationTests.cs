@@ -1,0 +1,68 @@
+using Engine.Proto;
+using Engine.Solvers;
+using Engine.Tests.Support;
+using Engine.Text;
+using NUnit.Framework;
+
+namespace Engine.Tests.Solvers;
+
+/// <summary>
+/// Once training runs, an iteration allocates nothing: buffers, workspaces and the worker pool's
+/// jobs are reused. Measured with the GC's count of bytes allocated on the training thread (the
+/// thread that runs the layers, the solver's update and the worker pool's share of each loop)
+/// over iterations that neither display, test nor snapshot (those print and write files).
+/// </summary>
+[TestFixture]
+[NonParallelizable] // the worker pool and the allocation counter are per process / per thread
+public class SteadyStateAllocationTests
+{
+    private static SolverParameter Solver(string netFile, string type)
+    {
+        var net = NetFiles.ReadNet(Path.Combine(TestData.RepoRoot, netFile));
+        return new SolverParameter
+        {
+            NetParam = net,
+            Type = type,
+            BaseLr = 0.001f,
+            Momentum = type is "SGD" or "Nesterov" ? 0.9f : 0f,
+            Momentum2 = 0.999f,
+            Delta = 1e-8f,
+            WeightDecay = 5e-4f,
+            LrPolicy = "inv",
+            Gamma = 1e-4f,
+            Power = 0.75f,
+            Display = 0,
+            TestInterval = 1_000_000,
+            TestInitialization = false,
+            MaxIter = 1_000_000,
+            SnapshotAfterTrain = false,
+            RandomSeed = 1,
+            SolverMode = SolverParameter.Types.SolverMode.Cpu,
+        };
+    }
+
+    private static long Allocated(Action action)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        action();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    [TestCase("nets/cifar10_quick/cifar10_quick_train_test.prototxt", "SGD")]
+    [TestCase("nets/cifar10_quick/cifar10_quick_train_test.prototxt", "Adam")]
+    [TestCase("nets/lenet/lenet_train_test.prototxt", "SGD")]
+    [TestCase("nets/unet/unet_train_test.prototxt", "Nesterov")]
+    public void TrainingIterationsAllocateNothing(string netFile, string type)
+    {
+        if ((netFile.Contains("lenet") || netFile.Contains("unet")) && !File.Exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+            Assert.Ignore("Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)");
+        var solver = SolverFactory.Create(Solver(netFile, type), quiet: true);
+        solver.Step(3); // set-up, first-touch buffers, JIT
+        // A call to Step makes its timer and progress line once; the iterations inside it must
+        // add nothing, so 2 and 7 iterations allocate the same.
+        long few = Allocated(() => solver.Step(2));
+        long more = Allocated(() => solver.Step(7));
+        Assert.That(more - few, Is.EqualTo(0), $"{netFile} ({type}): bytes allocated by 5 more training iterations");
+        Assert.That(few, Is.LessThan(4096), $"{netFile} ({type}): bytes allocated by one call of Step");
+    }
+}
