@@ -59,6 +59,17 @@ public abstract class PrefetchingDataLayer(LayerParameter param) : Layer(param),
     /// <summary>The prefetch thread, while one runs (for tests).</summary>
     internal Thread? PrefetchThread => _ring?.Thread;
 
+    /// <summary>Batches read ahead and not yet consumed (for tests).</summary>
+    internal int ReadyBatches
+    {
+        get
+        {
+            var ring = _ring;
+            if (ring == null) return 0;
+            lock (ring.Gate) return ring.Ready;
+        }
+    }
+
     public sealed override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
