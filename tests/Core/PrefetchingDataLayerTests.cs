@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Google.Protobuf;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Engine.Core;
@@ -324,6 +325,46 @@ public class PrefetchingDataLayerTests
         finally
         {
             Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void ACorruptLmdbRecordOnThePrefetchThreadReadsAsInForward()
+    {
+        if (!Engine.IO.Lmdb.IsAvailable) Assert.Ignore("liblmdb is not installed (Debian: apt-get install liblmdb0); CI installs it");
+        var dir = Path.Combine(Path.GetTempPath(), "engine-prefetch-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var db = Path.Combine(dir, "db_lmdb");
+            using (var w = new Engine.IO.LmdbWriter(db))
+            {
+                for (int i = 0; i < 3; i++)
+                    w.Put(Encoding.ASCII.GetBytes($"{i:D8}"), new Datum { Channels = 1, Height = 1, Width = 2, Label = i, Data = ByteString.CopyFrom((byte)i, (byte)(10 + i)) }.ToByteArray());
+                w.Put("00000003"u8.ToArray(), [0xFF, 0xFF, 0xFF]);
+                w.Commit();
+            }
+            string Failure(uint prefetch)
+            {
+                var p = new LayerParameter
+                {
+                    Name = "lmdb", Type = "Data",
+                    DataParam = new DataParameter { Source = db, Backend = DataParameter.Types.DB.Lmdb, BatchSize = 2, Prefetch = prefetch },
+                };
+                using var layer = (DataLayer)LayerRegistry.Create(p);
+                var tops = new List<Blob> { new("data"), new("label") };
+                layer.SetUp([], tops);
+                var (data, labels) = Next(layer, tops);
+                Assert.That(data, Is.EqualTo(new float[] { 0, 10, 1, 11 }));
+                Assert.That(labels, Is.EqualTo(new float[] { 0, 1 }));
+                return Assert.Throws<EngineException>(() => layer.Forward([], tops))!.Message;
+            }
+            var sync = Failure(0);
+            Assert.That(sync, Does.StartWith("layer \"lmdb\" (Data): ").And.Contain("record \"00000003\"").And.Contain("not a Datum"));
+            Assert.That(Failure(4), Is.EqualTo(sync));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
     }
 
