@@ -308,7 +308,8 @@ public class PrefetchingDataLayerTests
             {
                 var p = new LayerParameter
                 {
-                    Name = "img", Type = "ImageData",
+                    Name = "img",
+                    Type = "ImageData",
                     ImageDataParam = new ImageDataParameter { Source = list, RootFolder = dir + "/", BatchSize = 2, IsColor = false },
                     DataParam = new DataParameter { Prefetch = prefetch },
                 };
@@ -347,7 +348,8 @@ public class PrefetchingDataLayerTests
             {
                 var p = new LayerParameter
                 {
-                    Name = "lmdb", Type = "Data",
+                    Name = "lmdb",
+                    Type = "Data",
                     DataParam = new DataParameter { Source = db, Backend = DataParameter.Types.DB.Lmdb, BatchSize = 2, Prefetch = prefetch },
                 };
                 using var layer = (DataLayer)LayerRegistry.Create(p);
