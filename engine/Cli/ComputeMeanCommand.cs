@@ -37,6 +37,7 @@ internal static class ComputeMeanCommand
         using (db)
         {
             if (db.Count == 0) throw Fail($"\"{source}\": the LMDB holds no records");
+            var decoder = new Engine.Layers.EncodedDatum(null, null, Fail);
             double[]? sum = null;
             int c = 0, h = 0, w = 0;
             for (long i = 0; i < db.Count; i++)
@@ -46,7 +47,12 @@ internal static class ComputeMeanCommand
                 Datum d;
                 try { d = Datum.Parser.ParseFrom(value); }
                 catch (Google.Protobuf.InvalidProtocolBufferException e) { throw Fail($"\"{source}\": record \"{key}\" is not a Datum ({e.Message})"); }
-                if (d.Encoded) throw Fail($"\"{source}\": record \"{key}\" is an encoded image; encoded images need the image decoder; convert with --encoded false");
+                if (d.Encoded)
+                {
+                    // Decoded with the image's own channels, as compute_image_mean does.
+                    var (dc, dh, dw, planar) = decoder.Decode(d, $"\"{source}\": record \"{key}\"");
+                    d = new Datum { Channels = dc, Height = dh, Width = dw, Data = Google.Protobuf.ByteString.CopyFrom(planar) };
+                }
                 if (sum == null)
                 {
                     (c, h, w) = (d.Channels, d.Height, d.Width);

@@ -11,7 +11,7 @@ public static class Program
         ("test", "score a trained net: the mean of each output over N batches", TestCommand.Run),
         ("time", "time each layer's forward and backward pass", TimeCommand.Run),
         ("forward", "run a net on .npy inputs and write blobs (and gradients) as .npy", ForwardCommand.Run),
-        ("convert", "convert MNIST-format IDX files into an LMDB of Datum records", ConvertCommand.Run),
+        ("convert", "convert IDX files, CIFAR-10 batches or an image list into an LMDB of Datum records", ConvertCommand.Run),
         ("compute-mean", "the mean record of an LMDB, as a .binaryproto mean file", ComputeMeanCommand.Run),
         ("plot", "plot loss, learning rate and test outputs from a training log as SVG", PlotCommand.Run),
         ("draw", "draw a net's layers and blobs as Graphviz DOT or SVG", DrawCommand.Run),

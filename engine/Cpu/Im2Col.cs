@@ -1,4 +1,5 @@
-using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Cpu;
 
@@ -32,36 +33,81 @@ public static class Im2Col
         var g = new Geometry(channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW);
         g.Check(image.Length, columns.Length, nameof(image), nameof(columns));
         int outSize = g.OutH * g.OutW;
-        int row = 0;
-        for (int c = 0; c < channels; c++)
+        if (outSize == 0 || channels == 0) return;
+        // Rows are short (a few to a few dozen floats) and there are many of them: copy and clear
+        // with inlined vector loops rather than a library call per row.
+        unsafe
         {
-            var plane = image.Slice(c * height * width, height * width);
-            for (int kh = 0; kh < kernelH; kh++)
+            fixed (float* img = image, cols = columns)
             {
-                for (int kw = 0; kw < kernelW; kw++, row++)
+                int row = 0;
+                for (int c = 0; c < channels; c++)
                 {
-                    var dst = columns.Slice(row * outSize, outSize);
-                    int ih = kh * dilationH - padH, iwBase = kw * dilationW - padW;
-                    g.ValidColumns(iwBase, out int lo, out int hi);
-                    for (int oh = 0; oh < g.OutH; oh++, ih += strideH)
+                    float* plane = img + (long)c * height * width;
+                    for (int kh = 0; kh < kernelH; kh++)
                     {
-                        var d = dst.Slice(oh * g.OutW, g.OutW);
-                        if ((uint)ih >= (uint)height)
+                        for (int kw = 0; kw < kernelW; kw++, row++)
                         {
-                            d.Clear();
-                            continue;
+                            float* dst = cols + (long)row * outSize;
+                            int ih = kh * dilationH - padH, iwBase = kw * dilationW - padW;
+                            g.ValidColumns(iwBase, out int lo, out int hi);
+                            for (int oh = 0; oh < g.OutH; oh++, ih += strideH)
+                            {
+                                float* d = dst + oh * g.OutW;
+                                if ((uint)ih >= (uint)height)
+                                {
+                                    Zero(d, g.OutW);
+                                    continue;
+                                }
+                                float* src = plane + ih * width + iwBase;
+                                Zero(d, lo);
+                                if (strideW == 1) Copy(src + lo, d + lo, hi - lo);
+                                else
+                                    for (int ow = lo; ow < hi; ow++) d[ow] = src[ow * strideW];
+                                Zero(d + hi, g.OutW - hi);
+                            }
                         }
-                        var src = plane.Slice(ih * width, width);
-                        d[..lo].Clear();
-                        if (strideW == 1)
-                            src.Slice(iwBase + lo, hi - lo).CopyTo(d[lo..hi]);
-                        else
-                            for (int ow = lo, iw = iwBase + lo * strideW; ow < hi; ow++, iw += strideW) d[ow] = src[iw];
-                        d[hi..].Clear();
                     }
                 }
             }
         }
+    }
+
+    /// <summary>d[0..n) = s[0..n), in 8-float vectors with an overlapping last one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Copy(float* s, float* d, int n)
+    {
+        if (n >= 8)
+        {
+            int i = 0;
+            for (; i <= n - 8; i += 8) Vector256.Store(Vector256.Load(s + i), d + i);
+            if (i < n) Vector256.Store(Vector256.Load(s + n - 8), d + n - 8);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] = s[i];
+    }
+
+    /// <summary>d[0..n) = 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Zero(float* d, int n)
+    {
+        if (n >= 8)
+        {
+            int i = 0;
+            for (; i <= n - 8; i += 8) Vector256.Store(Vector256<float>.Zero, d + i);
+            if (i < n) Vector256.Store(Vector256<float>.Zero, d + n - 8);
+            return;
+        }
+        for (int i = 0; i < n; i++) d[i] = 0f;
+    }
+
+    /// <summary>d[0..n) += s[0..n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Accumulate(float* s, float* d, int n)
+    {
+        int i = 0;
+        for (; i <= n - 8; i += 8) Vector256.Store(Vector256.Load(d + i) + Vector256.Load(s + i), d + i);
+        for (; i < n; i++) d[i] += s[i];
     }
 
     /// <summary>col2im, the adjoint of <see cref="Forward"/>: zeroes <paramref name="image"/>
@@ -73,32 +119,33 @@ public static class Im2Col
     {
         var g = new Geometry(channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW);
         g.Check(image.Length, columns.Length, nameof(image), nameof(columns));
-        image[..(channels * height * width)].Clear();
         int outSize = g.OutH * g.OutW;
-        int row = 0;
-        for (int c = 0; c < channels; c++)
+        image[..(channels * height * width)].Clear();
+        if (outSize == 0 || channels == 0) return;
+        unsafe
         {
-            var plane = image.Slice(c * height * width, height * width);
-            for (int kh = 0; kh < kernelH; kh++)
+            fixed (float* img = image, cols = columns)
             {
-                for (int kw = 0; kw < kernelW; kw++, row++)
+                int row = 0;
+                for (int c = 0; c < channels; c++)
                 {
-                    var src = columns.Slice(row * outSize, outSize);
-                    int ih = kh * dilationH - padH, iwBase = kw * dilationW - padW;
-                    g.ValidColumns(iwBase, out int lo, out int hi);
-                    for (int oh = 0; oh < g.OutH; oh++, ih += strideH)
+                    float* plane = img + (long)c * height * width;
+                    for (int kh = 0; kh < kernelH; kh++)
                     {
-                        if ((uint)ih >= (uint)height) continue;
-                        var s = src.Slice(oh * g.OutW, g.OutW);
-                        var d = plane.Slice(ih * width, width);
-                        if (strideW == 1)
+                        for (int kw = 0; kw < kernelW; kw++, row++)
                         {
-                            var dd = d.Slice(iwBase + lo, hi - lo);
-                            TensorPrimitives.Add(dd, s[lo..hi], dd);
-                        }
-                        else
-                        {
-                            for (int ow = lo, iw = iwBase + lo * strideW; ow < hi; ow++, iw += strideW) d[iw] += s[ow];
+                            float* src = cols + (long)row * outSize;
+                            int ih = kh * dilationH - padH, iwBase = kw * dilationW - padW;
+                            g.ValidColumns(iwBase, out int lo, out int hi);
+                            for (int oh = 0; oh < g.OutH; oh++, ih += strideH)
+                            {
+                                if ((uint)ih >= (uint)height) continue;
+                                float* s = src + oh * g.OutW;
+                                float* d = plane + ih * width + iwBase;
+                                if (strideW == 1) Accumulate(s + lo, d + lo, hi - lo);
+                                else
+                                    for (int ow = lo; ow < hi; ow++) d[ow * strideW] += s[ow];
+                            }
                         }
                     }
                 }

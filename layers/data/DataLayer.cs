@@ -21,9 +21,16 @@ namespace Engine.Layers;
 /// Backend LMDB reads Caffe's datasets: `source` is the database (a directory holding data.mdb),
 /// whose values are Datum records, read in key order with a cursor (one record at a time, never
 /// the whole database) and wrapped around at the end, as Caffe does. Raw uint8 `data` and
-/// `float_data` are read; encoded images are not. The shape comes from the first record; top 1
+/// `float_data` are read, and encoded images (below). The shape comes from the first record; top 1
 /// gets each record's label. The snapshot state is the record index: a restored layer reopens
 /// the database and skips to it. shuffle is for IDX only (Caffe reads an LMDB in key order).
+/// </para>
+/// <para>
+/// Encoded records (<c>encoded: true</c>, e.g. from `engine convert --list --encoded`) are decoded
+/// by <see cref="EncodedDatum"/> (transform_param force_color / force_gray); the first record's
+/// decoded shape is the layer's. Backend CIFAR (our extension) reads CIFAR-10's binary batches
+/// into memory (<see cref="CifarBatchFile"/>): 3×32×32 records, read, shuffled, skipped and
+/// saved exactly as IDX records are.
 /// </para>
 /// <para>
 /// Batches are read ahead on a thread (data_param.prefetch, <see cref="PrefetchingDataLayer"/>);
@@ -43,6 +50,7 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
     private int _channels = 1;
 
     private DataTransformer _transformer = null!;
+    private EncodedDatum? _encoded;
     private byte[] _images = [];
     private byte[] _labels = [];
     private int _records, _height, _width, _outHeight, _outWidth, _batch;
@@ -71,11 +79,16 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
             SetUpLmdb(dp);
             return;
         }
-        if (dp.Backend != DataParameter.Types.DB.Idx)
-            throw Error($"backend {dp.Backend.ToString().ToUpperInvariant()} arrives with a later piece; use backend: IDX with source and label_source, or backend: LMDB");
+        bool cifar = dp.Backend == DataParameter.Types.DB.Cifar;
+        if (dp.Backend != DataParameter.Types.DB.Idx && !cifar)
+            throw Error($"backend {dp.Backend.ToString().ToUpperInvariant()} arrives with a later piece; use backend: IDX with source and label_source, backend: LMDB or backend: CIFAR");
         if (!dp.HasSource || dp.Source.Length == 0)
-            throw Error("data_param.source is missing; backend IDX needs the images file (e.g. train-images-idx3-ubyte.gz)");
-        if (top.Count == 2 && (!dp.HasLabelSource || dp.LabelSource.Length == 0))
+            throw Error(cifar
+                ? "data_param.source is missing; backend CIFAR needs a batch file (e.g. data_batch_1.bin) or a text file listing batch files"
+                : "data_param.source is missing; backend IDX needs the images file (e.g. train-images-idx3-ubyte.gz)");
+        if (cifar && dp.HasLabelSource)
+            throw Error("data_param.label_source is for backend IDX; CIFAR-10 batches hold their labels");
+        if (!cifar && top.Count == 2 && (!dp.HasLabelSource || dp.LabelSource.Length == 0))
             throw Error($"data_param.label_source is missing; top \"{top[1].Name}\" needs the labels file (e.g. train-labels-idx1-ubyte.gz)");
         if (dp.BatchSize == 0)
             throw Error("data_param.batch_size must be given and positive");
@@ -85,19 +98,27 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
 
         _transformer = new DataTransformer(EffectiveTransform(dp), Phase, Error);
 
-        var (dims, images) = IdxFile.Read(dp.Source, IdxFile.ImagesMagic, "source", Error);
-        _images = images;
-        _records = dims[0];
-        _height = dims[1];
-        _width = dims[2];
-        if (dp.HasLabelSource && dp.LabelSource.Length > 0)
+        if (cifar)
+        {
+            (_images, _labels) = CifarBatchFile.Read(CifarBatchFile.Sources(dp.Source, Error), "source", Error);
+            (_records, _channels, _height, _width) = (_labels.Length, CifarBatchFile.Channels, CifarBatchFile.Height, CifarBatchFile.Width);
+        }
+        else
+        {
+            var (dims, images) = IdxFile.Read(dp.Source, IdxFile.ImagesMagic, "source", Error);
+            _images = images;
+            _records = dims[0];
+            _height = dims[1];
+            _width = dims[2];
+        }
+        if (!cifar && dp.HasLabelSource && dp.LabelSource.Length > 0)
         {
             var (ldims, labels) = IdxFile.Read(dp.LabelSource, IdxFile.LabelsMagic, "label_source", Error);
             if (ldims[0] != _records)
                 throw Error($"source \"{dp.Source}\" has {_records} images but label_source \"{dp.LabelSource}\" has {ldims[0]} labels");
             _labels = labels;
         }
-        (_outHeight, _outWidth) = _transformer.OutputSize(1, _height, _width);
+        (_outHeight, _outWidth) = _transformer.OutputSize(_channels, _height, _width);
 
         _shuffle = dp.Shuffle && Phase == Phase.Train;
         if (dp.Shuffle && !_shuffle)
@@ -122,8 +143,8 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
 
         string crop = _outHeight != _height || _outWidth != _width ? $", cropped to {_outHeight}×{_outWidth}" : "";
         string order = _shuffle ? ", shuffled every epoch" : "";
-        Log.Info($"Data layer \"{Name}\": {_records} images {_height}×{_width} from {dp.Source}" +
-                 (_labels.Length > 0 ? $" (labels {dp.LabelSource})" : "") +
+        Log.Info($"Data layer \"{Name}\": {_records} images {(cifar ? "3×" : "")}{_height}×{_width} from {(cifar ? "CIFAR-10 batches " : "")}{dp.Source}" +
+                 (!cifar && _labels.Length > 0 ? $" (labels {dp.LabelSource})" : "") +
                  $", batch {_batch}{crop}{order}{skipped}", "data_layer.cs");
     }
 
@@ -136,9 +157,10 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
         if (dp.BatchSize > int.MaxValue)
             throw Error($"data_param.batch_size {dp.BatchSize} is too large");
         if (dp.Shuffle)
-            throw Error("shuffle needs backend IDX; an LMDB is read in key order, as Caffe does (shuffle it when converting)");
+            throw Error("shuffle needs backend IDX or CIFAR; an LMDB is read in key order, as Caffe does (shuffle it when converting)");
         _batch = (int)dp.BatchSize;
         _transformer = new DataTransformer(EffectiveTransform(dp), Phase, Error);
+        _encoded = new EncodedDatum(Param.TransformParam, dp, Error);
         _db?.Dispose();
         try { _db = new LmdbReader(dp.Source); }
         catch (EngineException e) { throw Error($"source {e.Message}"); }
@@ -146,9 +168,13 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
         if (_db.Count > int.MaxValue) throw Error($"source \"{dp.Source}\": {_db.Count} records are more than this layer reads");
         _records = (int)_db.Count;
         var (key, datum) = NextDatum();
-        _channels = datum.Channels;
-        _height = datum.Height;
-        _width = datum.Width;
+        if (datum.Encoded)
+        {
+            var (c, h, w, _) = _encoded.Decode(datum, $"source \"{dp.Source}\": record \"{Key(key)}\"");
+            (_channels, _height, _width) = (c, h, w);
+        }
+        else
+            (_channels, _height, _width) = (datum.Channels, datum.Height, datum.Width);
         if (_channels <= 0 || _height <= 0 || _width <= 0)
             throw Error($"source \"{dp.Source}\": record \"{Key(key)}\" has shape {_channels}×{_height}×{_width}");
         _db.Rewind();
@@ -164,12 +190,12 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
             skipped = $", skipping the first {skip}";
         }
         string crop = _outHeight != _height || _outWidth != _width ? $", cropped to {_outHeight}×{_outWidth}" : "";
-        Log.Info($"Data layer \"{Name}\": {_records} records {_channels}×{_height}×{_width} from LMDB {dp.Source}, batch {_batch}{crop}{skipped}", "data_layer.cs");
+        Log.Info($"Data layer \"{Name}\": {_records} {(datum.Encoded ? "encoded " : "")}records {_channels}×{_height}×{_width} from LMDB {dp.Source}, batch {_batch}{crop}{skipped}", "data_layer.cs");
     }
 
     private static string Key(byte[] key) => System.Text.Encoding.UTF8.GetString(key);
 
-    // The next record of the database, parsed and checked (encoded images are refused).
+    // The next record of the database, parsed.
     private (byte[] key, Datum datum) NextDatum()
     {
         var (key, value) = _db!.Next();
@@ -179,8 +205,6 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
         {
             throw Error($"source \"{_db.Path}\": record \"{Key(key)}\" is not a Datum ({e.Message})");
         }
-        if (datum.Encoded)
-            throw Error($"source \"{_db.Path}\": record \"{Key(key)}\" is an encoded image; encoded images need the image decoder; convert with --encoded false");
         return (key, datum);
     }
 
@@ -212,14 +236,14 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
             LoadLmdb(data, labels);
             return;
         }
-        int inSize = _height * _width, outSize = _outHeight * _outWidth;
+        int inSize = _channels * _height * _width, outSize = _channels * _outHeight * _outWidth;
         var rng = Rng;
         for (int i = 0; i < _batch; i++)
         {
             if (_cursor == _records) NextEpoch();
             int record = _order != null ? _order[_cursor] : _cursor;
             _cursor++;
-            _transformer.Transform(_images.AsSpan(record * inSize, inSize), 1, _height, _width, data.Slice(i * outSize, outSize), rng);
+            _transformer.Transform(_images.AsSpan(record * inSize, inSize), _channels, _height, _width, data.Slice(i * outSize, outSize), rng);
             if (labels.Length > 0) labels[i] = _labels[record];
         }
     }
@@ -233,6 +257,15 @@ public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param
             if (_cursor == _records) { _cursor = 0; _epoch++; }
             var (key, datum) = NextDatum();
             _cursor++;
+            if (datum.Encoded)
+            {
+                var (c, h, w, planar) = _encoded!.Decode(datum, $"source \"{_db!.Path}\": record \"{Key(key)}\"");
+                if (c != _channels || h != _height || w != _width)
+                    throw Error($"source \"{_db.Path}\": record \"{Key(key)}\" decodes to {c}×{h}×{w}, but the first record is {_channels}×{_height}×{_width}");
+                _transformer.Transform(planar, _channels, _height, _width, data.Slice(i * outSize, outSize), rng);
+                if (labels.Length > 0) labels[i] = datum.Label;
+                continue;
+            }
             if (datum.Channels != _channels || datum.Height != _height || datum.Width != _width)
                 throw Error($"source \"{_db!.Path}\": record \"{Key(key)}\" is {datum.Channels}×{datum.Height}×{datum.Width}, but the first record is {_channels}×{_height}×{_width}");
             var dst = data.Slice(i * outSize, outSize);

@@ -268,32 +268,45 @@ public sealed class PoolingLayer : Layer
         }
     }
 
-    private void MaxPlane(ReadOnlySpan<float> src, Span<float> dst, Span<int> mask)
+    private unsafe void MaxPlane(ReadOnlySpan<float> src, Span<float> dst, Span<int> mask)
     {
-        for (int ph = 0; ph < _outH; ph++)
+        int height = _height, width = _width, outH = _outH, outW = _outW;
+        int kernelH = _geo.KernelH, kernelW = _geo.KernelW, strideH = _geo.StrideH, strideW = _geo.StrideW, padH = _geo.PadH, padW = _geo.PadW;
+        if (src.Length < height * width || dst.Length < outH * outW || mask.Length < outH * outW)
+            throw new ArgumentException("plane buffers are too short");
+        fixed (float* s = src, d = dst)
+        fixed (int* m = mask)
         {
-            int hStart = ph * _geo.StrideH - _geo.PadH;
-            int hEnd = Math.Min(hStart + _geo.KernelH, _height);
-            hStart = Math.Max(hStart, 0);
-            for (int pw = 0; pw < _outW; pw++)
+            for (int ph = 0; ph < outH; ph++)
             {
-                int wStart = pw * _geo.StrideW - _geo.PadW;
-                int wEnd = Math.Min(wStart + _geo.KernelW, _width);
-                wStart = Math.Max(wStart, 0);
-                float best = float.MinValue;
-                int arg = -1;
-                for (int h = hStart; h < hEnd; h++)
-                    for (int w = wStart; w < wEnd; w++)
+                int hStart = ph * strideH - padH;
+                int hEnd = Math.Min(hStart + kernelH, height);
+                hStart = Math.Max(hStart, 0);
+                for (int pw = 0; pw < outW; pw++)
+                {
+                    int wStart = pw * strideW - padW;
+                    int wEnd = Math.Min(wStart + kernelW, width);
+                    wStart = Math.Max(wStart, 0);
+                    // The first cell starts the search; a later one wins only when strictly larger
+                    // (Caffe's order and tie rule), chosen without branches: maxima of random
+                    // data are unpredictable.
+                    int arg = hStart * width + wStart;
+                    float best = s[arg];
+                    for (int h = hStart; h < hEnd; h++)
                     {
-                        int idx = h * _width + w;
-                        if (src[idx] > best || arg < 0)
+                        int rowStart = h * width;
+                        for (int w = wStart; w < wEnd; w++)
                         {
-                            best = src[idx];
-                            arg = idx;
+                            int idx = rowStart + w;
+                            float v = s[idx];
+                            bool larger = v > best;
+                            best = larger ? v : best;
+                            arg = larger ? idx : arg;
                         }
                     }
-                dst[ph * _outW + pw] = best;
-                mask[ph * _outW + pw] = arg;
+                    d[ph * outW + pw] = best;
+                    m[ph * outW + pw] = arg;
+                }
             }
         }
     }

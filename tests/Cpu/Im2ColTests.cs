@@ -86,6 +86,9 @@ public class Im2ColTests
         yield return new TestCaseData(4, 5, 5, 1, 1, 0, 0, 2, 2, 1, 1).SetName("1x1 stride 2");
         yield return new TestCaseData(1, 3, 4, 3, 3, 4, 5, 3, 4, 2, 1).SetName("pad larger than kernel");
         yield return new TestCaseData(2, 2, 2, 3, 3, 0, 0, 2, 2, 1, 1).SetName("kernel larger than image (Caffe's truncation)");
+        // Rows of 9 to 39 floats: vector copies with a partial last vector, clipped by padding.
+        yield return new TestCaseData(2, 6, 13, 3, 3, 2, 2, 1, 1, 1, 1).SetName("rows of 15, pad 2");
+        yield return new TestCaseData(1, 4, 37, 2, 5, 1, 3, 1, 1, 1, 1).SetName("rows of 39, pad 3");
     }
 
     [TestCaseSource(nameof(Geometries))]

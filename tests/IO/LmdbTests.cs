@@ -257,7 +257,7 @@ public class LmdbTests
             w.Commit();
         }
         Assert.That(Message(Param(encoded, DataParameter.Types.DB.Lmdb, 1)),
-            Does.Contain("record \"img1\"").And.Contain("encoded images need the image decoder; convert with --encoded false"));
+            Does.Contain("record \"img1\"").And.Contain("encoded image in a format this build cannot read"));
 
         var db = Convert();
         var p = Param(db, DataParameter.Types.DB.Lmdb, 1);
