@@ -13,9 +13,10 @@ public enum SignalEffect { None, Stop, Snapshot }
 /// <summary>
 /// The training loop, as Caffe's Solver::Step runs it: zero the gradients, test when due,
 /// forward/backward iter_size times, display, update, snapshot. A subclass defines one update
-/// rule (<see cref="ComputeUpdateValue"/>) and the history it keeps.
+/// rule (<see cref="ComputeUpdateValue"/>) and the history it keeps. Dispose disposes the nets
+/// (stopping their data layers' prefetch threads).
 /// </summary>
-public abstract class Solver
+public abstract class Solver : IDisposable
 {
     private readonly List<float> _losses = [];
     private readonly string _solverPath;
@@ -146,6 +147,7 @@ public abstract class Solver
         int start = Iter, stop = Iter + iters;
         int averageLoss = Math.Max(1, Param.AverageLoss);
         var timer = Stopwatch.StartNew();
+        var waitMark = TrainNet.DataWait;
         int timedIters = 0;
         using var progress = Quiet ? new ProgressLine(Iter, null) : ProgressLine.ForConsole(Iter);
         while (Iter < stop)
@@ -156,6 +158,7 @@ public abstract class Solver
                 progress.Clear();
                 TestAll();
                 timer.Restart();
+                waitMark = TrainNet.DataWait;
                 timedIters = 0;
             }
 
@@ -175,7 +178,10 @@ public abstract class Solver
                 double rate = timedIters / Math.Max(secs, 1e-9);
                 Info($"Iteration {Iter} ({Log.Num(rate)} iter/s, {secs:F3}s/{timedIters} iters), loss = {Log.Num(smoothed)}");
                 PrintOutputs(TrainNet, "Train", TrainNet.Outputs.Select(b => b.Data.ToArray()).ToList());
+                var wait = TrainNet.DataWait;
+                if (HasDataLayer(TrainNet)) Info(DataWaitLine(Iter, (wait - waitMark).TotalSeconds, secs));
                 timer.Restart();
+                waitMark = wait;
                 timedIters = 0;
             }
             ApplyUpdate();
@@ -252,6 +258,29 @@ public abstract class Solver
     {
         ApplyUpdate();
         Iter++;
+    }
+
+    private static bool HasDataLayer(Net net) => net.Layers.Any(l => l is PrefetchingDataLayer);
+
+    /// <summary>
+    /// The display's data-wait line: the time the training net's data layers kept the loop waiting
+    /// for a batch, as a share of the interval since the last display (or test). Worded so that
+    /// Caffe's log parsers, which look for "loss = ", "lr = " and "net output #", skip it.
+    /// </summary>
+    public static string DataWaitLine(int iter, double waitSeconds, double intervalSeconds)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        double pct = intervalSeconds > 0 ? 100 * waitSeconds / intervalSeconds : 0;
+        return $"Iteration {iter}, data wait {pct.ToString("F1", inv)}% of {intervalSeconds.ToString("F2", inv)} s " +
+               $"({(1000 * waitSeconds).ToString("F1", inv)} ms)";
+    }
+
+    /// <summary>Dispose the training and test nets.</summary>
+    public void Dispose()
+    {
+        TrainNet.Dispose();
+        foreach (var t in TestNets) t.Dispose();
+        GC.SuppressFinalize(this);
     }
 
     private float Smooth(float loss, int averageLoss)

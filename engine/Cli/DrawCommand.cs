@@ -51,7 +51,7 @@ internal static class DrawCommand
             ".svg" => graph.ToSvg(),
             _ => throw new EngineException($"engine draw: --output must end in .svg or .dot, got \"{output}\""),
         };
-        File.WriteAllText(output, text);
+        SvgWriter.WriteFileAtomic(output, text);
         Console.WriteLine($"wrote {output}: {graph.Layers.Count} layers, {graph.Blobs.Count} blobs");
         return 0;
     }

@@ -73,7 +73,7 @@ internal static class ForwardCommand
         var state = new NetState { Phase = phase, Level = args.GetInt("level", 0) };
         var stages = args.Get("stage")?.Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (stages != null) state.Stage.AddRange(stages);
-        var net = new Net(param, state, source: model);
+        using var net = new Net(param, state, source: model);
         var weights = args.Get("weights");
         if (weights != null)
             foreach (var w in weights.Split(',', StringSplitOptions.RemoveEmptyEntries)) net.CopyTrainedLayersFrom(w);

@@ -27,7 +27,7 @@ internal static class PlotCommand
         var output = args.Require("output");
         var log = TrainingLog.ReadFile(logPath);
         if (log.IsEmpty) throw new EngineException($"{logPath}: no training iterations found in this log");
-        File.WriteAllText(output, CurvePlot.Render(log, Path.GetFileName(logPath)));
+        SvgWriter.WriteFileAtomic(output, CurvePlot.Render(log, Path.GetFileName(logPath)));
         Console.WriteLine($"wrote {output}: loss {log.Loss.Points.Count} points, lr {log.LearningRate.Points.Count} points, " +
             $"{log.TestOutputs.Count} test output(s), {log.TrainOutputs.Count} train output(s)");
         return 0;

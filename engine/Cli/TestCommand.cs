@@ -34,7 +34,7 @@ internal static class TestCommand
         int iterations = args.GetInt("iterations", 50);
         if (iterations < 1) throw new EngineException($"engine test: --iterations must be at least 1, got {iterations}");
         var stages = args.Get("stage")?.Split(',', StringSplitOptions.RemoveEmptyEntries);
-        var net = Net.FromFile(model, Phase.Test, args.GetInt("level", 0), stages);
+        using var net = Net.FromFile(model, Phase.Test, args.GetInt("level", 0), stages);
         foreach (var w in weights.Split(',', StringSplitOptions.RemoveEmptyEntries)) net.CopyTrainedLayersFrom(w);
         Log.Info($"Running for {iterations} iterations.", "test");
 

@@ -49,7 +49,7 @@ internal static class TrainCommand
             var stages = args.Get("stage");
             if (stages != null) param.TrainState.Stage.AddRange(stages.Split(',', StringSplitOptions.RemoveEmptyEntries));
         }
-        var solver = SolverFactory.Create(param, solverPath);
+        using var solver = SolverFactory.Create(param, solverPath);
 
         var weightFiles = weights != null ? weights.Split(',', StringSplitOptions.RemoveEmptyEntries) : param.Weights.ToArray();
         if (snapshot == null)

@@ -65,11 +65,17 @@ public sealed class Rng
     public byte[] SaveState()
     {
         var b = new byte[32];
-        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(0), _s0);
-        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(8), _s1);
-        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(16), _s2);
-        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(24), _s3);
+        SaveState(b);
         return b;
+    }
+
+    /// <summary>Write the 32-byte state into <paramref name="b"/> (no allocation).</summary>
+    public void SaveState(Span<byte> b)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(b, _s0);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[8..], _s1);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[16..], _s2);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[24..], _s3);
     }
 
     public void LoadState(ReadOnlySpan<byte> b)

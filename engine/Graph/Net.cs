@@ -17,8 +17,9 @@ namespace Engine.Graph;
 /// </code>
 /// Building follows Caffe's Net::Init: filter by NetState, insert splits, then for each layer
 /// append bottoms, tops and params, set up, and decide which layers need backward.
+/// Dispose stops the data layers' prefetch threads and closes their files.
 /// </summary>
-public sealed partial class Net
+public sealed partial class Net : IDisposable
 {
     private readonly List<Layer> _layers = [];
     private readonly List<Blob[]> _bottoms = [];
@@ -383,6 +384,28 @@ public sealed partial class Net
         return p;
     }
 
+
+    /// <summary>
+    /// Time the data layers' forwards have spent waiting for batches (see
+    /// <see cref="PrefetchingDataLayer.DataWait"/>), summed over the net's data layers.
+    /// </summary>
+    public TimeSpan DataWait
+    {
+        get
+        {
+            var sum = TimeSpan.Zero;
+            foreach (var l in _layers)
+                if (l is PrefetchingDataLayer d) sum += d.DataWait;
+            return sum;
+        }
+    }
+
+    /// <summary>Stop the data layers' threads and close what the layers hold open.</summary>
+    public void Dispose()
+    {
+        foreach (var l in _layers)
+            if (l is IDisposable d) d.Dispose();
+    }
 
     /// <summary>Index of the layer that produces a blob (last writer), or -1.</summary>
     public int ProducerOf(Blob blob)

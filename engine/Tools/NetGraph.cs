@@ -5,8 +5,10 @@ namespace Engine.Tools;
 
 /// <summary>
 /// A filtered NetParameter as a graph of layers (boxes) and blobs (ellipses), written as Graphviz
-/// DOT or laid out by itself as SVG: rows by topological depth, top to bottom. An in-place layer
-/// (a top that is also a bottom) sits beside its blob, joined by a two-way edge.
+/// DOT or laid out by itself as SVG (<see cref="LayeredLayout"/>): bands by topological depth, top
+/// to bottom, edges routed around the boxes. An in-place layer (a top that is also a bottom) sits
+/// beside its blob, joined by a two-way edge. A layer kept to one phase by include/exclude rules
+/// says so ("TRAIN only"), so an unfiltered drawing shows both phases' layers apart.
 /// </summary>
 public sealed class NetGraph
 {
@@ -108,6 +110,10 @@ public sealed class NetGraph
         else if (l.LrnParam is { } lrn && l.Type == "LRN") detail = $"local_size: {lrn.LocalSize}";
         else if (l.DropoutParam is { } d && l.Type == "Dropout") detail = $"ratio: {d.DropoutRatio:0.###}";
         if (detail != null) lines.Add(detail);
+        var phases = l.Include.Where(r => r.HasPhase).Select(r => r.Phase).ToList();
+        if (phases.Count == 0 && l.Exclude.Count(r => r.HasPhase) == 1)
+            phases.Add(l.Exclude.First(r => r.HasPhase).Phase == Phase.Train ? Phase.Test : Phase.Train);
+        if (phases.Count == 1) lines.Add($"{phases[0].ToString().ToUpperInvariant()} only");
         return [.. lines];
     }
 
@@ -131,8 +137,19 @@ public sealed class NetGraph
         return sb.ToString();
     }
 
-    private const double CharW = 6.6, LineH = 14, PadX = 12, GapX = 24, GapY = 46, Margin = 20;
+    private const double CharW = 6.6, LineH = 14, PadX = 12, GapX = 24, GapY = 46, Margin = 20, AttachGap = 18;
 
+    /// <summary>The layout of the last <see cref="ToSvg"/> (positions are in the nodes).</summary>
+    public LayeredLayout? Layout { get; private set; }
+
+    /// <summary>Each drawn edge's polyline from the last <see cref="ToSvg"/>, with the edge it draws.</summary>
+    public List<(Edge edge, List<(double x, double y)> points)> Routes { get; } = [];
+
+    /// <summary>
+    /// Lay the graph out (<see cref="LayeredLayout"/>: bands by depth, long edges in lanes of their
+    /// own, around the boxes) and draw it. A blob and its in-place layers form one unit, drawn
+    /// side by side and joined by dashed two-way arrows in the order the layers run.
+    /// </summary>
     public string ToSvg()
     {
         foreach (var n in Layers.Concat(Blobs))
@@ -141,58 +158,59 @@ public sealed class NetGraph
             n.H = n.Lines.Length * LineH + 12;
             if (!n.IsLayer) { n.W += 16; n.H = Math.Max(n.H, 28); }
         }
-        // Rows by depth; a blob and its in-place layers form one unit.
         var units = Layers.Where(l => l.Host == null).Concat(Blobs).ToList();
-        var rows = units.GroupBy(u => u.Depth).OrderBy(g => g.Key).Select(g => g.ToList()).ToList();
-        double UnitW(Node u) => u.W + u.Attached.Sum(a => a.W + 10);
-        double UnitH(Node u) => u.Attached.Select(a => a.H).Append(u.H).Max();
-        var parents = new Dictionary<Node, List<Node>>();
-        foreach (var e in Edges.Where(e => !e.InPlace))
-            (parents.TryGetValue(e.To, out var list) ? list : parents[e.To] = []).Add(e.From);
-        double y = Margin, maxW = 0;
-        var center = new Dictionary<Node, double>();
-        foreach (var row in rows)
+        var index = new Dictionary<Node, int>();
+        var nodes = new List<LayeredLayout.Node>();
+        foreach (var u in units)
         {
-            // Order by the mean x of parents (barycentre), keeping prototxt order for ties.
-            var ordered = row.Select((u, i) => (u, i, key: parents.TryGetValue(u, out var ps) && ps.Count > 0 && ps.All(center.ContainsKey)
-                    ? ps.Average(p => center[p]) : double.MaxValue))
-                .OrderBy(t => t.key).ThenBy(t => t.i).Select(t => t.u).ToList();
-            double h = ordered.Max(UnitH), x = Margin;
-            foreach (var u in ordered)
-            {
-                u.X = x; u.Y = y + (h - u.H) / 2;
-                double ax = x + u.W + 10;
-                foreach (var a in u.Attached) { a.X = ax; a.Y = y + (h - a.H) / 2; ax += a.W + 10; }
-                center[u] = x + u.W / 2;
-                x += UnitW(u) + GapX;
-            }
-            maxW = Math.Max(maxW, x);
-            y += h + GapY;
+            index[u] = nodes.Count;
+            double width = u.W + u.Attached.Sum(a => a.W + AttachGap);
+            double extent = u.Attached.Select(a => a.H).Append(u.H).Max();
+            nodes.Add(u.IsLayer
+                ? new LayeredLayout.Node(width, u.H, u.Depth, 0.15 * u.W, 0.85 * u.W, extent)
+                : new LayeredLayout.Node(width, u.H, u.Depth, u.W / 2, u.W / 2, extent));
         }
-        // Centre each row in the widest one.
-        foreach (var row in rows)
-        {
-            double right = row.Max(u => u.Attached.Count > 0 ? u.Attached[^1].X + u.Attached[^1].W : u.X + u.W);
-            double shift = Math.Max(0, (maxW - GapX - right) / 2);
-            foreach (var u in row) { u.X += shift; foreach (var a in u.Attached) a.X += shift; }
-        }
-        var svg = new SvgWriter(Math.Max(maxW - GapX + Margin, 200), Math.Max(y - GapY + Margin, 100));
-        svg.Raw("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">" +
-                "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>");
+        // Edges between units go through the layout; an in-place layer drawn beside its blob is
+        // joined to the unit's previous member instead.
+        var routed = new List<Edge>();
+        var beside = new List<Edge>();
         foreach (var e in Edges)
         {
-            var (a, b) = (e.From, e.To);
-            if (e.InPlace)
+            if (index.ContainsKey(e.From) && index.ContainsKey(e.To)) routed.Add(e);
+            else beside.Add(e);
+        }
+        var layout = new LayeredLayout(nodes, routed.Select(e => (index[e.From], index[e.To])).ToList(), GapX, GapY, Margin);
+        Layout = layout;
+        foreach (var u in units)
+        {
+            var ln = nodes[index[u]];
+            u.X = ln.X;
+            u.Y = ln.Y;
+            double cy = ln.Y + u.H / 2, ax = u.X + u.W + AttachGap;
+            foreach (var a in u.Attached) { a.X = ax; a.Y = cy - a.H / 2; ax += a.W + AttachGap; }
+        }
+        Routes.Clear();
+        for (int i = 0; i < routed.Count; i++) Routes.Add((routed[i], layout.Routes[i]));
+        foreach (var e in beside)
+        {
+            var (blob, layer) = (e.From, e.To);
+            if (layer.Host == blob)
             {
-                svg.Raw($"<path class=\"edge inplace\" data-from=\"{SvgWriter.Escape(a.Id)}\" data-to=\"{SvgWriter.Escape(b.Id)}\" d=\"M{SvgWriter.F(a.X + a.W)},{SvgWriter.F(a.Y + a.H / 2)} L{SvgWriter.F(b.X)},{SvgWriter.F(b.Y + b.H / 2)}\" " +
-                        "stroke=\"#888\" stroke-dasharray=\"4 3\" fill=\"none\" marker-start=\"url(#arrow)\" marker-end=\"url(#arrow)\"/>");
-                continue;
+                int k = blob.Attached.IndexOf(layer);
+                var prev = k > 0 ? blob.Attached[k - 1] : blob;
+                Routes.Add((e, [(prev.X + prev.W, layer.Y + layer.H / 2), (layer.X, layer.Y + layer.H / 2)]));
             }
-            double x1 = a.X + a.W / 2, y1 = a.Y + a.H, x2 = b.X + b.W / 2, y2 = b.Y;
-            if (y2 <= y1) { y1 = a.Y + a.H / 2; y2 = b.Y + b.H / 2; }
-            double my = (y1 + y2) / 2;
-            svg.Raw($"<path class=\"edge\" data-from=\"{SvgWriter.Escape(a.Id)}\" data-to=\"{SvgWriter.Escape(b.Id)}\" d=\"M{SvgWriter.F(x1)},{SvgWriter.F(y1)} C{SvgWriter.F(x1)},{SvgWriter.F(my)} {SvgWriter.F(x2)},{SvgWriter.F(my)} {SvgWriter.F(x2)},{SvgWriter.F(y2)}\" " +
-                    "stroke=\"#555\" fill=\"none\" marker-end=\"url(#arrow)\"/>");
+            else Routes.Add((e, [(blob.X + blob.W / 2, blob.Y + blob.H / 2), (layer.X + layer.W / 2, layer.Y + layer.H / 2)]));
+        }
+
+        var svg = new SvgWriter(Math.Max(layout.Width, 200), Math.Max(layout.Height, 100));
+        svg.Raw("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">" +
+                "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>");
+        foreach (var (e, pts) in Routes)
+        {
+            string ends = e.InPlace ? "stroke=\"#888\" stroke-dasharray=\"4 3\" marker-start=\"url(#arrow)\" marker-end=\"url(#arrow)\"" : "stroke=\"#555\" marker-end=\"url(#arrow)\"";
+            svg.Raw($"<path class=\"edge{(e.InPlace ? " inplace" : "")}\" data-from=\"{SvgWriter.Escape(e.From.Id)}\" data-to=\"{SvgWriter.Escape(e.To.Id)}\" " +
+                    $"d=\"{PathData(pts)}\" {ends} fill=\"none\"/>");
         }
         foreach (var n in Blobs)
         {
@@ -210,5 +228,24 @@ public sealed class NetGraph
             svg.Close("g");
         }
         return svg.ToString();
+    }
+
+    // Vertical runs as lines; each crossing between bands (a segment that moves sideways) as a
+    // cubic whose control points stay in the gap, so the curve does too.
+    private static string PathData(List<(double x, double y)> pts)
+    {
+        var sb = new StringBuilder($"M{SvgWriter.F(pts[0].x)},{SvgWriter.F(pts[0].y)}");
+        for (int i = 1; i < pts.Count; i++)
+        {
+            var (a, b) = (pts[i - 1], pts[i]);
+            if (a == b) continue;
+            if (a.x == b.x || a.y == b.y || pts.Count == 2) sb.Append($" L{SvgWriter.F(b.x)},{SvgWriter.F(b.y)}");
+            else
+            {
+                double my = (a.y + b.y) / 2;
+                sb.Append($" C{SvgWriter.F(a.x)},{SvgWriter.F(my)} {SvgWriter.F(b.x)},{SvgWriter.F(my)} {SvgWriter.F(b.x)},{SvgWriter.F(b.y)}");
+            }
+        }
+        return sb.ToString();
     }
 }

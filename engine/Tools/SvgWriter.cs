@@ -36,6 +36,29 @@ public sealed class SvgWriter(double width, double height)
 
     public void Close(string name) => _body.AppendLine($"</{name}>");
 
+    /// <summary>Write <paramref name="text"/> to <paramref name="path"/> atomically (temporary file, flush, rename).</summary>
+    public static void WriteFileAtomic(string path, string text)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                var bytes = new UTF8Encoding(false).GetBytes(text);
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+            throw;
+        }
+    }
+
     public override string ToString() =>
         $"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{F(Width)}\" height=\"{F(Height)}\" " +
         $"viewBox=\"0 0 {F(Width)} {F(Height)}\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{_body}</svg>\n";

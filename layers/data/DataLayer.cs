@@ -32,10 +32,14 @@ namespace Engine.Layers;
 /// into memory (<see cref="CifarBatchFile"/>): 3×32×32 records, read, shuffled, skipped and
 /// saved exactly as IDX records are.
 /// </para>
+/// <para>
+/// Batches are read ahead on a thread (data_param.prefetch, <see cref="PrefetchingDataLayer"/>);
+/// a backend only fills one batch in <see cref="LoadBatch"/> and writes and reads its position.
+/// </para>
 /// LEVELDB arrives with a later piece.
 /// </summary>
 [LayerType("Data")]
-public sealed class DataLayer(LayerParameter param) : Layer(param)
+public sealed class DataLayer(LayerParameter param) : PrefetchingDataLayer(param)
 {
     private const uint StateMagic = 0x31584449; // "IDX1", little-endian
     private const int StateVersion = 1;
@@ -65,13 +69,9 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
     /// <summary>Records in the dataset.</summary>
     public int Records => _records;
 
-    /// <summary>Full passes over the dataset begun before the current one.</summary>
-    public long Epoch => _epoch;
+    protected override (long epoch, int cursor) ReaderPosition => (_epoch, _cursor);
 
-    /// <summary>Position of the next record in the current epoch's order.</summary>
-    public int Cursor => _cursor;
-
-    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    protected override void DataLayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         var dp = Param.DataParam ?? throw Error("data_param is missing; give source, label_source, backend: IDX and batch_size");
         if (dp.Backend == DataParameter.Types.DB.Lmdb)
@@ -229,15 +229,13 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
         if (top.Count > 1) top[1].Reshape(_batch);
     }
 
-    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    protected override void LoadBatch(Span<float> data, Span<float> labels)
     {
         if (_db != null)
         {
-            ForwardLmdb(top);
+            LoadLmdb(data, labels);
             return;
         }
-        var data = top[0].Data;
-        var labels = top.Count > 1 ? top[1].Data : Span<float>.Empty;
         int inSize = _channels * _height * _width, outSize = _channels * _outHeight * _outWidth;
         var rng = Rng;
         for (int i = 0; i < _batch; i++)
@@ -250,10 +248,8 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
         }
     }
 
-    private void ForwardLmdb(IReadOnlyList<Blob> top)
+    private void LoadLmdb(Span<float> data, Span<float> labels)
     {
-        var data = top[0].Data;
-        var labels = top.Count > 1 ? top[1].Data : Span<float>.Empty;
         int size = _channels * _height * _width, outSize = _channels * _outHeight * _outWidth;
         var rng = Rng;
         for (int i = 0; i < _batch; i++)
@@ -283,24 +279,22 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
         }
     }
 
-    private byte[] SaveLmdbState()
+    private const int LmdbStateSize = 4 + 4 + 4 + 4 + 8 + 32;
+
+    private void WriteLmdbState(Span<byte> span)
     {
-        var s = new byte[4 + 4 + 4 + 4 + 8 + 32];
-        var span = s.AsSpan();
         BinaryPrimitives.WriteUInt32LittleEndian(span, LmdbStateMagic);
         BinaryPrimitives.WriteInt32LittleEndian(span[4..], StateVersion);
         BinaryPrimitives.WriteInt32LittleEndian(span[8..], _records);
         BinaryPrimitives.WriteInt32LittleEndian(span[12..], _cursor);
         BinaryPrimitives.WriteInt64LittleEndian(span[16..], _epoch);
-        Rng.SaveState().CopyTo(span[24..]);
-        return s;
+        Rng.SaveState(span[24..]);
     }
 
-    private void LoadLmdbState(byte[] state)
+    private void ReadLmdbState(ReadOnlySpan<byte> span)
     {
-        var span = state.AsSpan();
         if (span.Length != 24 + 32 || BinaryPrimitives.ReadUInt32LittleEndian(span) != LmdbStateMagic)
-            throw Error($"the saved state ({state.Length} bytes) is not an LMDB Data layer's state; was the snapshot taken with another net or backend?");
+            throw Error($"the saved state ({span.Length} bytes) is not an LMDB Data layer's state; was the snapshot taken with another net or backend?");
         int version = BinaryPrimitives.ReadInt32LittleEndian(span[4..]);
         if (version != StateVersion)
             throw Error($"the saved state has version {version}; this build reads version {StateVersion}");
@@ -328,13 +322,17 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
         if (_order != null) Rng.Shuffle<int>(_order);
     }
 
+    protected override int ReaderStateSize => _db != null ? LmdbStateSize : 4 + 4 + 4 + 4 + 8 + 4 + 4 * (_order?.Length ?? 0) + 32;
+
     /// <summary>The position (cursor, epoch), the epoch's order and the generator.</summary>
-    public override byte[] SaveState()
+    protected override void WriteReaderState(Span<byte> span)
     {
-        if (_db != null) return SaveLmdbState();
+        if (_db != null)
+        {
+            WriteLmdbState(span);
+            return;
+        }
         int orderLength = _order?.Length ?? 0;
-        var s = new byte[4 + 4 + 4 + 4 + 8 + 4 + 4 * orderLength + 32];
-        var span = s.AsSpan();
         BinaryPrimitives.WriteUInt32LittleEndian(span, StateMagic);
         BinaryPrimitives.WriteInt32LittleEndian(span[4..], StateVersion);
         BinaryPrimitives.WriteInt32LittleEndian(span[8..], _records);
@@ -343,20 +341,18 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
         BinaryPrimitives.WriteInt32LittleEndian(span[24..], orderLength);
         for (int i = 0; i < orderLength; i++)
             BinaryPrimitives.WriteInt32LittleEndian(span[(28 + 4 * i)..], _order![i]);
-        Rng.SaveState().CopyTo(span[(28 + 4 * orderLength)..]);
-        return s;
+        Rng.SaveState(span[(28 + 4 * orderLength)..]);
     }
 
-    public override void LoadState(byte[] state)
+    protected override void ReadReaderState(ReadOnlySpan<byte> span)
     {
         if (_db != null)
         {
-            LoadLmdbState(state);
+            ReadLmdbState(span);
             return;
         }
-        var span = state.AsSpan();
         if (span.Length < 28 + 32 || BinaryPrimitives.ReadUInt32LittleEndian(span) != StateMagic)
-            throw Error($"the saved state ({state.Length} bytes) is not a Data layer's state; was the snapshot taken with another net?");
+            throw Error($"the saved state ({span.Length} bytes) is not a Data layer's state; was the snapshot taken with another net?");
         int version = BinaryPrimitives.ReadInt32LittleEndian(span[4..]);
         if (version != StateVersion)
             throw Error($"the saved state has version {version}; this build reads version {StateVersion}");
@@ -373,7 +369,7 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
                 ? "the saved state has no shuffled order, but this layer shuffles; was it saved with shuffle: false?"
                 : "the saved state has a shuffled order, but this layer reads in file order; was it saved with shuffle: true?");
         if (span.Length != 28 + 4 * orderLength + 32)
-            throw Error($"the saved state has {state.Length} bytes, expected {28 + 4 * orderLength + 32}");
+            throw Error($"the saved state has {span.Length} bytes, expected {28 + 4 * orderLength + 32}");
         if (_order != null)
         {
             var seen = new bool[records];
@@ -391,5 +387,11 @@ public sealed class DataLayer(LayerParameter param) : Layer(param)
         Rng.LoadState(span[(28 + 4 * orderLength)..]);
         _cursor = cursor;
         _epoch = epoch;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _db?.Dispose();
     }
 }

@@ -22,10 +22,11 @@ namespace Engine.Layers;
 /// <see cref="DataTransformer"/>.</item>
 /// </list>
 /// Tops: data (batch×C×H×W) and label (batch). <see cref="SaveState"/> carries the cursor, the
-/// epoch's order and the generator, so a restored layer continues with the same batches.
+/// epoch's order and the generator, so a restored layer continues with the same batches. Batches
+/// are read and decoded ahead on a thread (data_param.prefetch, see <see cref="PrefetchingDataLayer"/>).
 /// </summary>
 [LayerType("ImageData")]
-public sealed class ImageDataLayer(LayerParameter param) : Layer(param)
+public sealed class ImageDataLayer(LayerParameter param) : PrefetchingDataLayer(param)
 {
     private const uint StateMagic = 0x31474D49; // "IMG1", little-endian
     private const int StateVersion = 1;
@@ -48,16 +49,9 @@ public sealed class ImageDataLayer(LayerParameter param) : Layer(param)
     /// <summary>Images in the list file.</summary>
     public int Count => _lines.Count;
 
-    /// <summary>Full passes over the list begun before the current one.</summary>
-    public long Epoch => _epoch;
+    protected override (long epoch, int cursor) ReaderPosition => (_epoch, _cursor);
 
-    /// <summary>Position of the next image in the current epoch's order.</summary>
-    public int Cursor => _cursor;
-
-    /// <summary>The current epoch's order (indices into the list file's lines).</summary>
-    public IReadOnlyList<int> Order => _order;
-
-    public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    protected override void DataLayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         var p = Param.ImageDataParam ?? throw Error("image_data_param is missing; give source (a list of \"path label\" lines) and batch_size");
         if (!p.HasSource || p.Source.Length == 0) throw Error("image_data_param.source is missing; give a list file of \"path label\" lines");
@@ -238,9 +232,8 @@ public sealed class ImageDataLayer(LayerParameter param) : Layer(param)
         if (top.Count > 1) top[1].Reshape(_batch);
     }
 
-    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    protected override void LoadBatch(Span<float> data, Span<float> labels)
     {
-        var labels = top.Count > 1 ? top[1].Data : Span<float>.Empty;
         int outSize = _channels * _outHeight * _outWidth;
         var rng = Rng;
         for (int i = 0; i < _batch; i++)
@@ -249,7 +242,7 @@ public sealed class ImageDataLayer(LayerParameter param) : Layer(param)
             int index = _order[_cursor];
             _cursor++;
             var (_, _, planar) = Load(index, checkSize: true);
-            _transformer.Transform(planar, _channels, _height, _width, top[0].Data.Slice(i * outSize, outSize), rng);
+            _transformer.Transform(planar, _channels, _height, _width, data.Slice(i * outSize, outSize), rng);
             if (labels.Length > 0) labels[i] = _lines[index].label;
         }
     }
@@ -262,11 +255,11 @@ public sealed class ImageDataLayer(LayerParameter param) : Layer(param)
     }
 
     /// <summary>The position (cursor, epoch), the epoch's order and the generator.</summary>
-    public override byte[] SaveState()
+    protected override int ReaderStateSize => 28 + 4 * _order.Length + 32;
+
+    protected override void WriteReaderState(Span<byte> span)
     {
         int n = _order.Length;
-        var s = new byte[28 + 4 * n + 32];
-        var span = s.AsSpan();
         BinaryPrimitives.WriteUInt32LittleEndian(span, StateMagic);
         BinaryPrimitives.WriteInt32LittleEndian(span[4..], StateVersion);
         BinaryPrimitives.WriteInt32LittleEndian(span[8..], n);
@@ -274,15 +267,13 @@ public sealed class ImageDataLayer(LayerParameter param) : Layer(param)
         BinaryPrimitives.WriteInt64LittleEndian(span[16..], _epoch);
         BinaryPrimitives.WriteInt32LittleEndian(span[24..], _shuffle ? 1 : 0);
         for (int i = 0; i < n; i++) BinaryPrimitives.WriteInt32LittleEndian(span[(28 + 4 * i)..], _order[i]);
-        Rng.SaveState().CopyTo(span[(28 + 4 * n)..]);
-        return s;
+        Rng.SaveState(span[(28 + 4 * n)..]);
     }
 
-    public override void LoadState(byte[] state)
+    protected override void ReadReaderState(ReadOnlySpan<byte> span)
     {
-        var span = state.AsSpan();
         if (span.Length < 28 + 32 || BinaryPrimitives.ReadUInt32LittleEndian(span) != StateMagic)
-            throw Error($"the saved state ({state.Length} bytes) is not an ImageData layer's state; was the snapshot taken with another net?");
+            throw Error($"the saved state ({span.Length} bytes) is not an ImageData layer's state; was the snapshot taken with another net?");
         int version = BinaryPrimitives.ReadInt32LittleEndian(span[4..]);
         if (version != StateVersion) throw Error($"the saved state has version {version}; this build reads version {StateVersion}");
         int n = BinaryPrimitives.ReadInt32LittleEndian(span[8..]);
@@ -291,7 +282,7 @@ public sealed class ImageDataLayer(LayerParameter param) : Layer(param)
         if (n != _lines.Count)
             throw Error($"the saved state is for a list of {n} images, but {_source} has {_lines.Count}");
         if (cursor < 0 || cursor > n || epoch < 0 || span.Length != 28 + 4 * n + 32)
-            throw Error($"the saved state is damaged (cursor {cursor} of {n}, epoch {epoch}, {state.Length} bytes)");
+            throw Error($"the saved state is damaged (cursor {cursor} of {n}, epoch {epoch}, {span.Length} bytes)");
         var seen = new bool[n];
         var order = new int[n];
         for (int i = 0; i < n; i++)

@@ -34,13 +34,13 @@ public class SnapshotResumeTests
         Directory.Delete(_dir, recursive: true);
     }
 
-    private string NetText()
+    private string NetText(uint prefetch = 4)
     {
         var (images, labels) = IdxFiles.WriteLearnable(Path.Combine(_dir, "data"), 50, 6, 6, 3);
         return $$"""
             name: "tiny"
             layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN }
-              data_param { source: "{{images}}" label_source: "{{labels}}" backend: IDX batch_size: 8 shuffle: true }
+              data_param { source: "{{images}}" label_source: "{{labels}}" backend: IDX batch_size: 8 shuffle: true prefetch: {{prefetch}} }
               transform_param { scale: 0.00392156862 } }
             layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST }
               data_param { source: "{{images}}" label_source: "{{labels}}" backend: IDX batch_size: 10 }
@@ -104,6 +104,51 @@ public class SnapshotResumeTests
         Assert.That(b, Is.EqualTo(a), "weights after 20 iterations");
         Assert.That(resumed, Is.EqualTo(straight.Skip(10).ToList()), "losses printed after resuming");
         Assert.That(resumed, Has.Count.EqualTo(10));
+    }
+
+    // The data layer reads ahead on a thread by data_param.prefetch batches; the count changes
+    // nothing, not even across a resume with another count.
+    [Test]
+    public void PrefetchCountChangesNothingEvenAcrossAResume()
+    {
+        var straight = Run(Solver(NetText(prefetch: 0), "p0", 20));
+        Run(Solver(NetText(prefetch: 6), "p6", 10));
+        var resumed = Run(Solver(NetText(prefetch: 1), "p6", 20), Path.Combine(_dir, "p6_iter_10.solverstate"));
+        // The files differ in the net they carry (its prefetch field), not in the weights.
+        static List<float[]> Weights(string path) => NetParameter.Parser.ParseFrom(File.ReadAllBytes(path))
+            .Layer.SelectMany(l => l.Blobs).Select(b => b.Data.ToArray()).ToList();
+        var a = Weights(Path.Combine(_dir, "p0_iter_20.caffemodel"));
+        var b = Weights(Path.Combine(_dir, "p6_iter_20.caffemodel"));
+        Assert.That(a, Has.Count.EqualTo(4));
+        Assert.That(b, Is.EqualTo(a), "weights after 20 iterations");
+        Assert.That(resumed, Is.EqualTo(straight.Skip(10).ToList()));
+    }
+
+    [Test]
+    public void EachDisplayLogsTheDataWaitOnALineCaffesParsersSkip()
+    {
+        var log = new StringWriter();
+        Log.Writer = log;
+        Log.Quiet = false;
+        using (var s = SolverFactory.Create(Solver(NetText(), "w", 6), quiet: false)) s.Solve();
+        Log.Quiet = true;
+        var waits = log.ToString().Split('\n').Where(l => l.Contains("data wait")).ToList();
+        Assert.That(waits, Has.Count.EqualTo(6), "one per display (display: 1, 6 iterations)");
+        for (int i = 0; i < waits.Count; i++)
+        {
+            Assert.That(waits[i], Does.Match($@"\] Iteration {i}, data wait \d+\.\d% of \d+\.\d\d s \(\d+\.\d ms\)$"));
+            Assert.That(waits[i], Does.Not.Contain("loss = ").And.Not.Contain("lr = ").And.Not.Contain("net output"));
+        }
+        var parsed = Engine.Tools.TrainingLog.Parse(log.ToString());
+        Assert.That(parsed.Loss.Points.Select(p => p.Iteration), Is.EqualTo(new[] { 0, 1, 2, 3, 4, 5, 6 }));
+    }
+
+    [Test]
+    public void DataWaitLineIsTheShareOfTheInterval()
+    {
+        Assert.That(Engine.Solvers.Solver.DataWaitLine(100, 0.0123, 1.23), Is.EqualTo("Iteration 100, data wait 1.0% of 1.23 s (12.3 ms)"));
+        Assert.That(Engine.Solvers.Solver.DataWaitLine(7, 0.5, 2), Is.EqualTo("Iteration 7, data wait 25.0% of 2.00 s (500.0 ms)"));
+        Assert.That(Engine.Solvers.Solver.DataWaitLine(0, 0, 0), Is.EqualTo("Iteration 0, data wait 0.0% of 0.00 s (0.0 ms)"));
     }
 
     [Test]
