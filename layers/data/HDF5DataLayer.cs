@@ -71,7 +71,7 @@ public sealed class HDF5DataLayer(LayerParameter param) : Layer(param)
         Load(0);
         _row = 0;
         Log.Info($"HDF5Data layer \"{Name}\": {_files.Count} file(s) from {_source}, batch {_batch}, tops " +
-                 string.Join(", ", _names.Select((n, i) => $"{n} ({string.Join("×", _rowShapes[i])} per row)")) +
+                 string.Join(", ", _names.Select((n, i) => $"{n} ({(_rowShapes[i].Length == 0 ? "one value" : string.Join("×", _rowShapes[i]))} per row)")) +
                  (_shuffle ? ", shuffled" : ""), "hdf5_data_layer.cpp");
     }
 
