@@ -46,6 +46,7 @@ public sealed class WindowDataLayer(LayerParameter param) : Layer(param)
     private bool _mirror, _square, _cacheImages;
     private float _scale;
     private float[] _meanValues = [];
+    private byte[] _roi = [];
     private float[]? _mean;
     private int _meanH, _meanW, _meanOffH, _meanOffW;
 
@@ -292,7 +293,9 @@ public sealed class WindowDataLayer(LayerParameter param) : Layer(param)
         }
 
         int roiH = y2 - y1 + 1, roiW = x2 - x1 + 1, plane = r.Height * r.Width;
-        var roi = new byte[_channels * roiH * roiW];
+        int roiSize = _channels * roiH * roiW;
+        if (_roi.Length < roiSize) _roi = new byte[roiSize];
+        var roi = _roi;
         for (int c = 0; c < _channels; c++)
             for (int y = 0; y < roiH; y++)
                 img.AsSpan(c * plane + (y1 + y) * r.Width + x1, roiW).CopyTo(roi.AsSpan((c * roiH + y) * roiW, roiW));

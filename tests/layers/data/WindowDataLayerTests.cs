@@ -100,6 +100,24 @@ public class WindowDataLayerTests
     }
 
     [Test]
+    public void MeanFileCentreIsSubtracted()
+    {
+        // A 1×3×4×4 mean with value 100c + 10h + w; crop 2 uses its centre: rows and columns 1..2.
+        var mean = new BlobProto { Shape = new BlobShape { Dim = { 1, 3, 4, 4 } } };
+        for (int c = 0; c < 3; c++)
+            for (int h = 0; h < 4; h++)
+                for (int w = 0; w < 4; w++) mean.Data.Add(100 * c + 10 * h + w);
+        string meanFile = Path.Combine(_dir, "mean.binaryproto");
+        Engine.IO.WeightsFile.WriteAtomic(meanFile, mean);
+        var (layer, tops) = SetUp(Param(Windows(("ramp.ppm", ["3 0.9 1 1 2 2"])), 1, 2, wp => wp.MeanFile = meanFile));
+        var d = Forward(layer, tops).data;
+        for (int c = 0; c < 3; c++)
+            for (int h = 0; h < 2; h++)
+                for (int w = 0; w < 2; w++)
+                    Assert.That(d[(c * 2 + h) * 2 + w], Is.EqualTo(Bgr(Ramp(1 + w, 1 + h), c) - (100 * c + 10 * (h + 1) + w + 1)), $"c{c} h{h} w{w}");
+    }
+
+    [Test]
     public void WarpHalvesAWideWindowWithHalfPixelCentres()
     {
         // Window x 0..3, y 0..1 warped to 2×2: output column w samples x = 2w + 0.5 (the mean of
