@@ -17,7 +17,7 @@ namespace Engine.Layers;
 /// num_windows
 /// class_index overlap x1 y1 x2 y2      (num_windows lines; pixel corners, inclusive)
 /// </code>
-/// Images are read from root_folder + image_path (PNG, PPM, PGM through
+/// Images are read from root_folder + image_path (checked to exist at set-up; PNG, PPM, PGM through
 /// <see cref="ImageDecoders"/>; no JPEG) and must have the height and width their record gives;
 /// windows refer to the records in file order. A window with overlap ≥ fg_threshold is
 /// foreground (its class must be positive); one with overlap &lt; bg_threshold is background
@@ -183,6 +183,8 @@ public sealed class WindowDataLayer(LayerParameter param) : Layer(param)
                 throw Error($"{Where(pathLine + 1)}: {channels} channels, but the first image has {_images[0].Channels}");
             int height = Int("the image height", 1), width = Int("the image width", 1);
             int image = _images.Count;
+            // Checked now rather than when a window of the image is first drawn.
+            if (!File.Exists(_root + path)) throw Error($"{Where(pathLine)}: image \"{_root + path}\" does not exist{InputFile.WhereRelative(_root + path)}");
             _images.Add(new Record(path, channels, height, width, pathLine));
             int windows = Int("the window count", 0);
             for (int w = 0; w < windows; w++)

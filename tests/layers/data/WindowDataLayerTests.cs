@@ -242,6 +242,8 @@ public class WindowDataLayerTests
         Assert.That(SetUpError(Param(Windows(("ramp.ppm", ["1 0.9 0 0 1 1"])), 1, 0)), Does.Contain("crop_size must be positive"));
         Assert.That(SetUpError(Param(Windows(("ramp.ppm", ["1 0.9 0 0 1 1"])), 1, 4, wp => wp.CropMode = "stretch")), Does.Contain("crop_mode \"stretch\""));
 
+        Assert.That(SetUpError(Param(Windows(("ramp.ppm", ["1 0.9 0 0 1 1"]), ("gone.ppm", [])), 1, 2)), Does.Contain("line 9").And.Contain("gone.ppm\" does not exist"));
+
         File.WriteAllBytes(Path.Combine(_dir, "photo.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 0, 16, (byte)'J', (byte)'F', (byte)'I', (byte)'F', 0]);
         var (jpeg, jt) = SetUp(Param(Windows(("photo.jpg", ["1 0.9 0 0 1 1"])), 1, 2));
         var e = Assert.Throws<EngineException>(() => Forward(jpeg, jt))!;
