@@ -5,7 +5,7 @@ using Engine.Proto;
 using Engine.Tests.Support;
 using Engine.Text;
 using NUnit.Framework;
-using static Engine.Tests.Layers.Vision.VisionTestHelpers;
+using static Engine.Tests.Support.VisionTestHelpers;
 
 namespace Engine.Tests.Layers.Normalization;
 

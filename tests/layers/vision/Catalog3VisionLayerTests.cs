@@ -3,7 +3,7 @@ using Engine.Layers;
 using Engine.Proto;
 using Engine.Tests.Support;
 using NUnit.Framework;
-using static Engine.Tests.Layers.Vision.VisionTestHelpers;
+using static Engine.Tests.Support.VisionTestHelpers;
 
 namespace Engine.Tests.Layers.Vision;
 
@@ -11,8 +11,6 @@ namespace Engine.Tests.Layers.Vision;
 [TestFixture]
 public class Catalog3VisionLayerTests
 {
-    private static Blob Fix(string name) => TestData.Fixture($"catalog3/{name}.npy", name);
-
     private static LayerParameter Deconv(ConvolutionParameter p, string name = "deconv") =>
         new() { Name = name, Type = "Deconvolution", ConvolutionParam = p };
 
@@ -59,20 +57,7 @@ public class Catalog3VisionLayerTests
         }
     }
 
-    private static void CheckDeconvFixture(string c, ConvolutionParameter p)
-    {
-        var x = Fix($"{c}_x");
-        var (layer, tops) = SetUp(Deconv(p, c), [x]);
-        Fix($"{c}_w").Data.CopyTo(layer.Blobs[0].Data);
-        if (p.BiasTerm) Fix($"{c}_b").Data.CopyTo(layer.Blobs[1].Data);
-        layer.Forward([x], tops);
-        AssertClose(tops[0], tops[0].Data, Fix($"{c}_y"), $"{c} y");
-        Fix($"{c}_dy").Data.CopyTo(tops[0].Diff);
-        Backward(layer, [x], tops);
-        AssertClose(x, x.Diff, Fix($"{c}_dx"), $"{c} dx");
-        AssertClose(layer.Blobs[0], layer.Blobs[0].Diff, Fix($"{c}_dw"), $"{c} dw");
-        if (p.BiasTerm) AssertClose(layer.Blobs[1], layer.Blobs[1].Diff, Fix($"{c}_db"), $"{c} db");
-    }
+    private static void CheckDeconvFixture(string c, ConvolutionParameter p) => CheckFixtureCase(Deconv(p, c), c, "catalog3");
 
     [Test]
     public void DeconvolutionMatchesPyTorchStridePad() =>
@@ -302,16 +287,7 @@ public class Catalog3VisionLayerTests
         },
     };
 
-    private static void CheckLrnFixture(string c, LayerParameter p)
-    {
-        var x = Fix($"{c}_x");
-        var (layer, tops) = SetUp(p, [x]);
-        layer.Forward([x], tops);
-        AssertClose(tops[0], tops[0].Data, Fix($"{c}_y"), $"{c} y");
-        Fix($"{c}_dy").Data.CopyTo(tops[0].Diff);
-        Backward(layer, [x], tops);
-        AssertClose(x, x.Diff, Fix($"{c}_dx"), $"{c} dx");
-    }
+    private static void CheckLrnFixture(string c, LayerParameter p) => CheckFixtureCase(p, c, "catalog3");
 
     [Test]
     public void LrnAcrossChannelsMatchesPyTorch()

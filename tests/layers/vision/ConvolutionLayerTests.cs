@@ -4,7 +4,7 @@ using Engine.Layers;
 using Engine.Proto;
 using Engine.Tests.Support;
 using NUnit.Framework;
-using static Engine.Tests.Layers.Vision.VisionTestHelpers;
+using static Engine.Tests.Support.VisionTestHelpers;
 
 namespace Engine.Tests.Layers.Vision;
 
@@ -173,22 +173,7 @@ public class ConvolutionLayerTests
 
     // ---- PyTorch fixtures ----------------------------------------------------------------
 
-    private static void CheckFixture(string c, ConvolutionParameter p)
-    {
-        var x = Fixture($"{c}_x");
-        var w = Fixture($"{c}_w");
-        var (layer, tops) = SetUp(Conv(p, c), [x]);
-        w.Data.CopyTo(layer.Blobs[0].Data);
-        if (p.BiasTerm) Fixture($"{c}_b").Data.CopyTo(layer.Blobs[1].Data);
-        layer.Forward([x], tops);
-        AssertClose(tops[0], tops[0].Data, Fixture($"{c}_y"), $"{c} y");
-
-        Fixture($"{c}_dy").Data.CopyTo(tops[0].Diff);
-        Backward(layer, [x], tops);
-        AssertClose(x, x.Diff, Fixture($"{c}_dx"), $"{c} dx");
-        AssertClose(layer.Blobs[0], layer.Blobs[0].Diff, Fixture($"{c}_dw"), $"{c} dw");
-        if (p.BiasTerm) AssertClose(layer.Blobs[1], layer.Blobs[1].Diff, Fixture($"{c}_db"), $"{c} db");
-    }
+    private static void CheckFixture(string c, ConvolutionParameter p) => CheckFixtureCase(Conv(p, c), c);
 
     [Test]
     public void MatchesPyTorchStridePad() =>
@@ -342,8 +327,7 @@ public class ConvolutionLayerTests
     private static void GradientCheck(ConvolutionParameter p, int[] shape, int bottoms = 1)
     {
         var b = Enumerable.Range(0, bottoms).Select(i => TestData.Random($"b{i}", shape, seed: (ulong)(11 + i))).ToArray();
-        var (layer, tops) = SetUp(Conv(Filled(p)), b);
-        new GradientChecker(1e-2f, 1e-2f).Check(layer, b, tops);
+        CheckGradient(Conv(Filled(p)), b);
     }
 
     [Test]

@@ -3,7 +3,7 @@ using Engine.Layers;
 using Engine.Proto;
 using Engine.Tests.Support;
 using NUnit.Framework;
-using static Engine.Tests.Layers.Vision.VisionTestHelpers;
+using static Engine.Tests.Support.VisionTestHelpers;
 
 namespace Engine.Tests.Layers.Vision;
 
@@ -82,22 +82,7 @@ public class InnerProductLayerTests
 
     // ---- PyTorch fixtures ------------------------------------------------------------------
 
-    private static void CheckFixture(string c, InnerProductParameter p)
-    {
-        var x = Fixture($"{c}_x");
-        var (layer, tops) = SetUp(Ip(p, c), [x]);
-        var w = Fixture($"{c}_w");
-        Assert.That(layer.Blobs[0].Shape, Is.EqualTo(w.Shape));
-        w.Data.CopyTo(layer.Blobs[0].Data);
-        if (p.BiasTerm) Fixture($"{c}_b").Data.CopyTo(layer.Blobs[1].Data);
-        layer.Forward([x], tops);
-        AssertClose(tops[0], tops[0].Data, Fixture($"{c}_y"), $"{c} y");
-        Fixture($"{c}_dy").Data.CopyTo(tops[0].Diff);
-        Backward(layer, [x], tops);
-        AssertClose(x, x.Diff, Fixture($"{c}_dx"), $"{c} dx");
-        AssertClose(layer.Blobs[0], layer.Blobs[0].Diff, Fixture($"{c}_dw"), $"{c} dw");
-        if (p.BiasTerm) AssertClose(layer.Blobs[1], layer.Blobs[1].Diff, Fixture($"{c}_db"), $"{c} db");
-    }
+    private static void CheckFixture(string c, InnerProductParameter p) => CheckFixtureCase(Ip(p, c), c);
 
     [Test]
     public void MatchesPyTorchAxis1() => CheckFixture("ip_axis1", new InnerProductParameter { NumOutput = 5 });
@@ -131,9 +116,7 @@ public class InnerProductLayerTests
 
     private static void GradientCheck(InnerProductParameter p, int[] shape)
     {
-        var b = TestData.Random("data", shape, seed: 21);
-        var (layer, tops) = SetUp(Ip(Filled(p)), [b]);
-        new GradientChecker(1e-2f, 1e-2f).Check(layer, [b], tops);
+        CheckGradient(Ip(Filled(p)), TestData.Random("data", shape, seed: 21));
     }
 
     [Test]

@@ -3,7 +3,7 @@ using Engine.Layers;
 using Engine.Proto;
 using Engine.Tests.Support;
 using NUnit.Framework;
-using static Engine.Tests.Layers.Vision.VisionTestHelpers;
+using static Engine.Tests.Support.VisionTestHelpers;
 
 namespace Engine.Tests.Layers.Vision;
 
@@ -30,19 +30,6 @@ public class NdConvolutionTests
         if (bias) p.BiasFiller = Uniform();
         return p;
     }
-
-    private static int[] Unravel(int flat, int[] dims)
-    {
-        var idx = new int[dims.Length];
-        for (int d = dims.Length - 1; d >= 0; d--)
-        {
-            idx[d] = flat % dims[d];
-            flat /= dims[d];
-        }
-        return idx;
-    }
-
-    private static int Product(int[] dims) => dims.Aggregate(1, (a, v) => a * v);
 
     /// <summary>The convolution sum written out over any number of spatial axes.</summary>
     private static float[] NaiveConv(Blob x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int outChannels, int group,

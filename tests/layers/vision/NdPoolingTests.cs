@@ -2,7 +2,7 @@ using Engine.Core;
 using Engine.Proto;
 using Engine.Tests.Support;
 using NUnit.Framework;
-using static Engine.Tests.Layers.Vision.VisionTestHelpers;
+using static Engine.Tests.Support.VisionTestHelpers;
 using PoolMethod = Engine.Proto.PoolingParameter.Types.PoolMethod;
 
 namespace Engine.Tests.Layers.Vision;
@@ -13,19 +13,6 @@ public class NdPoolingTests
 {
     private static LayerParameter Pool(PoolingParameter p, string name = "pool") =>
         new() { Name = name, Type = "Pooling", PoolingParam = p };
-
-    private static int[] Unravel(int flat, int[] dims)
-    {
-        var idx = new int[dims.Length];
-        for (int d = dims.Length - 1; d >= 0; d--)
-        {
-            idx[d] = flat % dims[d];
-            flat /= dims[d];
-        }
-        return idx;
-    }
-
-    private static int Product(int[] dims) => dims.Aggregate(1, (a, v) => a * v);
 
     /// <summary>Caffe's pooled size (ceil), less one when the last window would start in the right padding.</summary>
     private static int Pooled(int input, int k, int s, int p)
@@ -177,9 +164,7 @@ public class NdPoolingTests
 
     private static void GradientCheck(PoolingParameter p, int[] shape)
     {
-        var b = Distinct("data", shape);
-        var (layer, tops) = SetUp(Pool(p), [b]);
-        new GradientChecker(1e-2f, 1e-2f).Check(layer, [b], tops);
+        CheckGradient(Pool(p), Distinct("data", shape));
     }
 
     [Test]

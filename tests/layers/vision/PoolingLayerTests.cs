@@ -3,7 +3,7 @@ using Engine.Layers;
 using Engine.Proto;
 using Engine.Tests.Support;
 using NUnit.Framework;
-using static Engine.Tests.Layers.Vision.VisionTestHelpers;
+using static Engine.Tests.Support.VisionTestHelpers;
 using PoolMethod = Engine.Proto.PoolingParameter.Types.PoolMethod;
 using RoundMode = Engine.Proto.PoolingParameter.Types.RoundMode;
 
@@ -151,18 +151,8 @@ public class PoolingLayerTests
 
     // ---- PyTorch fixtures ------------------------------------------------------------------
 
-    private static void CheckFixture(string c, PoolingParameter p)
-    {
-        var x = Fixture($"{c}_x");
-        bool max = p.Pool == PoolMethod.Max;
-        var (layer, tops) = SetUp(Pool(p, c), [x], tops: max ? 2 : 1);
-        layer.Forward([x], tops);
-        AssertClose(tops[0], tops[0].Data, Fixture($"{c}_y"), $"{c} y");
-        if (max) AssertClose(tops[1], tops[1].Data, Fixture($"{c}_mask"), $"{c} mask", 0);
-        Fixture($"{c}_dy").Data.CopyTo(tops[0].Diff);
-        layer.Backward(tops, [true], [x]);
-        AssertClose(x, x.Diff, Fixture($"{c}_dx"), $"{c} dx");
-    }
+    private static void CheckFixture(string c, PoolingParameter p) =>
+        CheckFixtureCase(Pool(p, c), c, tops: p.Pool == PoolMethod.Max ? 2 : 1);
 
     [Test]
     public void MatchesPyTorchMax() => CheckFixture("max_k3s2p1", new PoolingParameter { KernelSize = 3, Stride = 2, Pad = 1 });
@@ -191,9 +181,7 @@ public class PoolingLayerTests
     private static void GradientCheck(PoolingParameter p, int[] shape)
     {
         // Distinct, well separated values: max pooling has no ties within the step.
-        var b = Distinct("data", shape);
-        var (layer, tops) = SetUp(Pool(p), [b]);
-        new GradientChecker(1e-2f, 1e-2f).Check(layer, [b], tops);
+        CheckGradient(Pool(p), Distinct("data", shape));
     }
 
     [Test]
