@@ -219,6 +219,9 @@ public class BlasTests
             (mr + 1, nc + nr + 5, 9),              // two n-blocks, the second with an edge
             (mc + mr + 2, nc + 1, 2 * kc + 7),     // everything at once
         };
+        // Every row count from one to two tiles plus one: the last rows are cut into two middling
+        // slivers (8 = 4 + 4 with 6-row tiles), in the kernels and in both ways of packing A.
+        for (int m = mr + 1; m <= 2 * mr + 1; m++) sizes = [.. sizes, (m, nr + 1, 5), (mc + m, 3, 2)];
         int seed = 11;
         foreach (var (m, n, k) in sizes)
             foreach (bool ta in new[] { false, true })
