@@ -1,9 +1,12 @@
 // GEMM throughput benchmark for Engine.Cpu.Blas.Sgemm.
 //
 //   dotnet run -c Release --project bench/GemmBench -- [--threads 1,2] [--kernel auto|512|256|portable|all]
-//                                                      [--seconds 0.5] [--clock wall|cpu] [--shape MxNxK[:NT]]...
+//                                                      [--seconds 0.5] [--clock wall|cpu] [--tsv] [--shape MxNxK[:NT]]...
+//   dotnet run -c Release --project bench/GemmBench -- [--threads 1,2] [--seconds 1] --peak
 //
 // Prints GFLOP/s (2·m·n·k / best time per call) for each shape, kernel family and thread count.
+// --tsv prints one "shape<TAB>threads<TAB>kernel<TAB>GFLOP/s" line per measurement (for bench/gemm.sh).
+// --peak prints the FP32 peak measured by an FMA-throughput loop on 1..t threads at once.
 // --clock cpu times with the process's CPU time instead of the wall clock: steadier on a shared
 // machine, and for several threads it gives the throughput per busy core, not the speed-up.
 // The default shapes are a 1024³ square, a few other squares, and the products a LeNet training
@@ -16,6 +19,7 @@ var threadCounts = new List<int> { 1, Environment.ProcessorCount };
 var kinds = new List<Blas.KernelKind> { Blas.KernelKind.Auto };
 double seconds = 0.5;
 bool cpuClock = false;
+bool tsv = false;
 var shapes = new List<Shape>();
 
 for (int i = 0; i < args.Length; i++)
@@ -43,6 +47,11 @@ for (int i = 0; i < args.Length; i++)
         case "--clock":
             cpuClock = Next() switch { "cpu" => true, "wall" => false, var s => throw new ArgumentException($"unknown clock {s}") };
             break;
+        case "--tsv":
+            tsv = true;
+            break;
+        case "--peak":
+            return PrintPeak(threadCounts, seconds, cpuClock);
         case "--shape":
             shapes.Add(Shape.Parse(Next()));
             break;
@@ -77,13 +86,16 @@ if (shapes.Count == 0)
     ]);
 }
 
-Console.WriteLine($"CPU: {Environment.ProcessorCount} threads; AVX-512F {System.Runtime.Intrinsics.X86.Avx512F.IsSupported}, " +
-                  $"Vector512 accelerated {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}; auto kernel = {Blas.BestKernel}");
-Console.Write($"{"shape",-16} {"m×n×k",-16} {"op",-3}");
-foreach (var kind in kinds)
-    foreach (int t in threadCounts)
-        Console.Write($" {KindName(kind) + " t" + t,12}");
-Console.WriteLine("   (GFLOP/s)");
+if (!tsv)
+{
+    Console.WriteLine($"CPU: {Environment.ProcessorCount} threads; AVX-512F {System.Runtime.Intrinsics.X86.Avx512F.IsSupported}, " +
+                      $"Vector512 accelerated {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}; auto kernel = {Blas.BestKernel}");
+    Console.Write($"{"shape",-16} {"m×n×k",-16} {"op",-3}");
+    foreach (var kind in kinds)
+        foreach (int t in threadCounts)
+            Console.Write($" {KindName(kind) + " t" + t,12}");
+    Console.WriteLine("   (GFLOP/s)");
+}
 
 foreach (var s in shapes)
 {
@@ -92,7 +104,7 @@ foreach (var s in shapes)
     var b = new float[(long)s.K * s.N];
     var c = new float[(long)s.M * s.N];
     foreach (var arr in new[] { a, b }) for (int i = 0; i < arr.Length; i++) arr[i] = (float)(rng.NextDouble() - 0.5);
-    Console.Write($"{s.Name,-16} {$"{s.M}×{s.N}×{s.K}",-16} {(s.TransA ? "T" : "N") + (s.TransB ? "T" : "N"),-3}");
+    if (!tsv) Console.Write($"{s.Name,-16} {$"{s.M}×{s.N}×{s.K}",-16} {(s.TransA ? "T" : "N") + (s.TransB ? "T" : "N"),-3}");
     foreach (var kind in kinds)
     {
         foreach (int t in threadCounts)
@@ -101,12 +113,70 @@ foreach (var s in shapes)
             WorkerPool.Threads = t;
             double best = Measure(() => Blas.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, b, 0f, c), seconds, cpuClock);
             double gflops = 2.0 * s.M * s.N * s.K / best / 1e9;
-            Console.Write($" {gflops,12:F1}");
+            if (tsv) Console.WriteLine(FormattableString.Invariant($"{s.Name}\t{t}\t{KindName(kind)}\t{gflops:F2}"));
+            else Console.Write($" {gflops,12:F1}");
         }
     }
-    Console.WriteLine();
+    if (!tsv) Console.WriteLine();
 }
 return 0;
+
+// FP32 peak from an FMA-throughput loop: on each of t threads at once, 12 independent chains of
+// 256-bit FMAs; prints "peak tT GFLOPS" lines (best of repeated short runs). With the CPU clock
+// the time is the process's CPU time divided by t (the rate as if the t cores were all ours).
+static int PrintPeak(List<int> threadCounts, double seconds, bool cpuClock)
+{
+    var process = Process.GetCurrentProcess();
+    foreach (int t in threadCounts)
+    {
+        double best = 0;
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < seconds)
+        {
+            long iters = cpuClock ? 20_000_000 : 2_000_000;
+            process.Refresh();
+            double cpu0 = process.TotalProcessorTime.TotalSeconds;
+            var sw = Stopwatch.StartNew();
+            var threads = new Thread[t];
+            for (int i = 0; i < t; i++) { threads[i] = new Thread(() => Sink.Value += FmaLoop(iters)); threads[i].Start(); }
+            foreach (var th in threads) th.Join();
+            double elapsed = sw.Elapsed.TotalSeconds;
+            if (cpuClock)
+            {
+                process.Refresh();
+                elapsed = (process.TotalProcessorTime.TotalSeconds - cpu0) / t;
+            }
+            double flops = (double)iters * 12 * 16 * t; // 12 FMAs × 8 lanes × 2 flops per iteration
+            best = Math.Max(best, flops / elapsed / 1e9);
+        }
+        Console.WriteLine(FormattableString.Invariant($"peak t{t} {best:F1}"));
+    }
+    return 0;
+}
+
+[System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+static float FmaLoop(long iters)
+{
+    var m = System.Runtime.Intrinsics.Vector256.Create(0.999999f);
+    var d = System.Runtime.Intrinsics.Vector256.Create(1e-7f);
+    System.Runtime.Intrinsics.Vector256<float> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m, a10 = m, a11 = m;
+    for (long i = 0; i < iters; i++)
+    {
+        a0 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a0, m, d);
+        a1 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a1, m, d);
+        a2 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a2, m, d);
+        a3 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a3, m, d);
+        a4 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a4, m, d);
+        a5 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a5, m, d);
+        a6 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a6, m, d);
+        a7 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a7, m, d);
+        a8 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a8, m, d);
+        a9 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a9, m, d);
+        a10 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a10, m, d);
+        a11 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a11, m, d);
+    }
+    return System.Runtime.Intrinsics.Vector256.GetElement(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11, 0);
+}
 
 static string KindName(Blas.KernelKind k) => k switch
 {
@@ -146,6 +216,11 @@ static double Measure(Action run, double seconds, bool cpuClock)
         best = Math.Min(best, (Now() - t0) / reps);
     } while (total.Elapsed.TotalSeconds < seconds);
     return best;
+}
+
+internal static class Sink
+{
+    public static float Value;
 }
 
 internal sealed record Shape(string Name, int M, int N, int K, bool TransA = false, bool TransB = false)

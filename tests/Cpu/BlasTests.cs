@@ -202,6 +202,36 @@ public class BlasTests
         Assert.That(c, Is.EqualTo(AB));
     }
 
+    /// <summary>Products that straddle each family's cache blocks: more rows than one A block (so
+    /// later m-blocks reuse the B slivers packed during the first), more columns than one B block,
+    /// k cut into several balanced blocks, and tile edges in every direction.</summary>
+    [Test]
+    public void EachKernelFamilyMatchesNaiveAcrossBlockEdges([Values("Vector512", "Vector256", "Portable")] string kindName)
+    {
+        var kind = Enum.Parse<Blas.KernelKind>(kindName);
+        if (!Blas.IsSupported(kind)) Assert.Ignore($"{kind} is not supported on this CPU");
+        Blas.ForceKernel = kind;
+        var (mr, nr, kc, mc, nc) = Blas.Blocking(kind);
+        var sizes = new (int m, int n, int k)[]
+        {
+            (mc + 1, 2 * nr + 3, kc + 1),          // two m-blocks, two k-blocks, row and column edges
+            (2 * mc + mr - 1, nr - 1, 3),          // three m-blocks; one narrow edge column sliver
+            (mr + 1, nc + nr + 5, 9),              // two n-blocks, the second with an edge
+            (mc + mr + 2, nc + 1, 2 * kc + 7),     // everything at once
+        };
+        // Every row count from one to two tiles plus one: the last rows are cut into two middling
+        // slivers (8 = 4 + 4 with 6-row tiles), in the kernels and in both ways of packing A.
+        for (int m = mr + 1; m <= 2 * mr + 1; m++) sizes = [.. sizes, (m, nr + 1, 5), (mc + m, 3, 2)];
+        int seed = 11;
+        foreach (var (m, n, k) in sizes)
+            foreach (bool ta in new[] { false, true })
+                foreach (bool tb in new[] { false, true })
+                {
+                    CheckAgainstNaive(ta, tb, m, n, k, 1f, 0f, seed++);
+                    CheckAgainstNaive(ta, tb, m, n, k, -1.25f, 0.5f, seed++);
+                }
+    }
+
     [Test]
     public void ForcingAnUnsupportedKernelThrows()
     {
@@ -221,6 +251,9 @@ public class BlasTests
         yield return new TestCaseData(20, 576, 25, false, false);
         yield return new TestCaseData(257, 301, 333, false, false);
         yield return new TestCaseData(301, 97, 1000, true, true);
+        yield return new TestCaseData(150, 2100, 300, false, false); // several m-, n- and k-blocks
+        yield return new TestCaseData(64, 3136, 40, false, true);
+        yield return new TestCaseData(50, 64, 500, true, false);
     }
 
     [TestCaseSource(nameof(ThreadShapes))]
