@@ -101,6 +101,10 @@ internal static class TimeCommand
         Log.Info($"Average Backward pass: {Log.Num(bwdTotal / iterations)} ms.", "time");
         Log.Info($"Average Forward-Backward: {Log.Num(total.Elapsed.TotalMilliseconds / iterations)} ms.", "time");
         Log.Info($"Total Time: {Log.Num(total.Elapsed.TotalMilliseconds)} ms.", "time");
+        var (blobs, parameters, workspace) = net.MemoryInUse();
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        Log.Info($"Memory: blobs {Log.Bytes(blobs)} (data and gradients), parameters {Log.Bytes(parameters)} (with gradients), " +
+                 $"layer workspaces {Log.Bytes(workspace)}; process peak {Log.Bytes(self.PeakWorkingSet64)}.", "time");
         Log.Info("*** Benchmark ends ***", "time");
         return 0;
     }

@@ -84,6 +84,10 @@ public abstract class Layer
             if (propagateDown[i]) throw Error($"cannot back-propagate to bottom \"{bottom[i].Name}\"");
     }
 
+    /// <summary>Bytes of scratch memory the layer holds besides its blobs (column buffers, prefetched
+    /// batches), for the memory report of `engine time`.</summary>
+    public virtual long WorkspaceBytes => 0;
+
     /// <summary>State that must survive a snapshot (beyond weights), e.g. a data cursor. Default: the RNG.</summary>
     public virtual byte[] SaveState() => Rng.SaveState();
 

@@ -59,6 +59,16 @@ public abstract class PrefetchingDataLayer(LayerParameter param) : Layer(param),
     /// <summary>The prefetch thread, while one runs (for tests).</summary>
     internal Thread? PrefetchThread => _ring?.Thread;
 
+    /// <summary>The ring's batches.</summary>
+    public override long WorkspaceBytes
+    {
+        get
+        {
+            var ring = _ring;
+            return ring == null ? 0 : (long)ring.Slots.Length * (ring.DataLength + ring.LabelLength) * sizeof(float);
+        }
+    }
+
     /// <summary>Batches read ahead and not yet consumed (for tests).</summary>
     internal int ReadyBatches
     {

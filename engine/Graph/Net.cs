@@ -251,6 +251,28 @@ public sealed partial class Net : IDisposable
         }
     }
 
+    /// <summary>Bytes held now: blob data and gradients (every distinct buffer once; parameters
+    /// excluded), parameters and their gradients, and the layers' workspaces.</summary>
+    public (long blobs, long parameters, long workspace) MemoryInUse()
+    {
+        var seen = new HashSet<BlobMemory>(ReferenceEqualityComparer.Instance);
+        var paramBlobs = new HashSet<Blob>(_params.Select(p => p.Blob), ReferenceEqualityComparer.Instance);
+        long Sum(IEnumerable<Blob> blobs)
+        {
+            long bytes = 0;
+            foreach (var b in blobs)
+            {
+                if (seen.Add(b.DataMemory)) bytes += (long)b.DataMemory.Capacity * sizeof(float);
+                if (seen.Add(b.DiffMemory)) bytes += (long)b.DiffMemory.Capacity * sizeof(float);
+            }
+            return bytes;
+        }
+        long parameters = Sum(_params.Select(p => p.Blob));
+        long blobs = Sum(_blobs.Where(b => !paramBlobs.Contains(b)));
+        long workspace = _layers.Sum(l => l.WorkspaceBytes);
+        return (blobs, parameters, workspace);
+    }
+
     private void LogMemory()
     {
         long data = _blobs.Sum(b => b.Count) * sizeof(float);

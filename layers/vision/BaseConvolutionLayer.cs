@@ -195,6 +195,19 @@ public abstract class BaseConvolutionLayer : Layer
         }
     }
 
+    /// <summary>The column buffers and the partial parameter gradients.</summary>
+    public override long WorkspaceBytes
+    {
+        get
+        {
+            long floats = 0;
+            foreach (var c in _cols) floats += c?.Length ?? 0;
+            foreach (var w in _weightPartials) floats += w?.Length ?? 0;
+            foreach (var b in _biasPartials) floats += b?.Length ?? 0;
+            return floats * sizeof(float);
+        }
+    }
+
     // ---- the convolution's pieces, one image ---------------------------------------------
 
     /// <summary>Column side (conv-out × colSpatial) = W · im2col(image); overwrites <paramref name="output"/>.</summary>
