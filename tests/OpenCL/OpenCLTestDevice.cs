@@ -52,23 +52,6 @@ internal static class OpenCLTestDevice
         if (_cacheDir != null && Directory.Exists(_cacheDir)) Directory.Delete(_cacheDir, recursive: true);
     }
 
-    /// <summary>A device buffer holding <paramref name="values"/>.</summary>
-    public static IBackendBuffer Upload(float[] values)
-    {
-        var b = Backend.Allocate(values.Length);
-        Backend.Upload(values, b.All);
-        return b;
-    }
-
-    public static float[] Download(IBackendBuffer buffer) => Download(buffer.All);
-
-    public static float[] Download(BufferView view)
-    {
-        var values = new float[view.Count];
-        Backend.Download(view, values);
-        return values;
-    }
-
     /// <summary>Uniform values in [lo, hi) from a fixed seed.</summary>
     public static float[] Random(int count, ulong seed, float lo = -1, float hi = 1)
     {
@@ -76,18 +59,6 @@ internal static class OpenCLTestDevice
         var v = new float[count];
         for (int i = 0; i < count; i++) v[i] = lo + (hi - lo) * rng.NextFloat();
         return v;
-    }
-
-    /// <summary>|actual − expected| ≤ rel · max(1, |expected|) everywhere.</summary>
-    public static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, string what, double rel = 1e-4)
-    {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: count");
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double tol = rel * Math.Max(1.0, Math.Abs(expected[i]));
-            if (!(Math.Abs(actual[i] - expected[i]) <= tol))
-                Assert.Fail($"{what}[{i}]: got {actual[i]}, expected {expected[i]} (CPU)");
-        }
     }
 }
 
