@@ -283,7 +283,8 @@ public abstract class BackendPrimitiveTests
 
         var param = new LayerParameter
         {
-            Name = "pool", Type = "Pooling",
+            Name = "pool",
+            Type = "Pooling",
             PoolingParam = new PoolingParameter { Pool = method, KernelSize = kernel, Stride = stride, Pad = pad },
         };
         var layer = LayerRegistry.Create(param);
