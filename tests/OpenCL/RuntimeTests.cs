@@ -42,16 +42,18 @@ public class RuntimeTests
     [Test]
     public void OutOfRangeTransfersAreRefusedBeforeTheDriver()
     {
-        using var buffer = Backend.Context.Allocate(10);
-        Assert.Throws<ArgumentOutOfRangeException>(() => Backend.Context.Write(buffer, 5, new float[6]));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Backend.Context.Read(buffer, -1, new float[2]));
+        var context = Backend.Context;
+        using var buffer = context.Allocate(10);
+        Assert.Throws<ArgumentOutOfRangeException>(() => context.Write(buffer, 5, new float[6]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => context.Read(buffer, -1, new float[2]));
     }
 
     [Test]
     public void ABuildFailureNamesTheCallTheErrorAndCarriesTheLog()
     {
+        var context = Backend.Context;
         var e = Assert.Throws<OpenCLException>(() =>
-            Backend.Context.BuildFromSource("__kernel void broken(__global float* x) { x[0] = undefined_name; }", "", "broken.cl"))!;
+            context.BuildFromSource("__kernel void broken(__global float* x) { x[0] = undefined_name; }", "", "broken.cl"))!;
         Assert.That(e.Message, Does.StartWith("OpenCL: clBuildProgram(broken.cl) failed with CL_BUILD_PROGRAM_FAILURE"));
         Assert.That(e.Message, Does.Contain("undefined_name"), "the build log");
         Assert.That(e, Is.InstanceOf<EngineException>(), "the CLI prints it as one line");
