@@ -26,7 +26,7 @@ internal static class ForwardCommand
         new("level", "NetState level"),
         new("stage", "NetState stages (comma-separated)"),
         Program.Threads,
-        new("gpu", "GPU device (no GPU backend yet: runs on the CPU with a warning)"),
+        Program.Gpu,
     ];
 
     public static int Run(string[] argv)
@@ -42,7 +42,7 @@ internal static class ForwardCommand
             return 0;
         }
         Program.ApplyThreads(args);
-        Program.WarnGpu(args);
+        Program.SelectGpu(args);
         var model = args.Require("model");
         var output = args.Require("output");
         bool backward = args.GetBool("backward");

@@ -15,7 +15,7 @@ public static class Program
         ("compute-mean", "the mean record of an LMDB, as a .binaryproto mean file", ComputeMeanCommand.Run),
         ("plot", "plot loss, learning rate and test outputs from a training log as SVG", PlotCommand.Run),
         ("draw", "draw a net's layers and blobs as Graphviz DOT or SVG", DrawCommand.Run),
-        ("device-query", "show the CPU features and GEMM kernel the engine uses", DeviceQueryCommand.Run),
+        ("device-query", "show the CPU features, the GEMM kernel and the OpenCL devices", DeviceQueryCommand.Run),
     ];
 
     public static int Main(string[] argv)
@@ -55,9 +55,25 @@ public static class Program
         Engine.Cpu.WorkerPool.Threads = threads;
     }
 
-    internal static void WarnGpu(Args args)
+    /// <summary>The `--gpu` flag every computing command takes (Caffe's `-gpu N`, `-gpu all`).</summary>
+    internal static readonly Args.Flag Gpu = new("gpu", "OpenCL device N of `engine device-query` (or all: the first); layers still run on the CPU");
+
+    /// <summary>
+    /// Resolves `--gpu` to an OpenCL device (an unknown device is a one-line error) and says that
+    /// the layers still run on the CPU; null without the flag.
+    /// </summary>
+    internal static Engine.OpenCL.DeviceSelection? SelectGpu(Args args)
     {
-        if (args.Get("gpu") != null)
-            Log.Warning($"--gpu {args.Get("gpu")}: this build has no GPU backend yet; running on the CPU", "engine");
+        var value = args.Get("gpu");
+        if (value == null) return null;
+        var selection = Engine.OpenCL.DeviceSelection.FromFlag(value);
+        WarnCpuFallback(selection);
+        return selection;
+    }
+
+    internal static void WarnCpuFallback(Engine.OpenCL.DeviceSelection selection)
+    {
+        if (selection.Note != null) Log.Warning(selection.Note, "engine");
+        Log.Warning($"{selection.Describe()}: layers run on the CPU until the OpenCL layers land", "engine");
     }
 }

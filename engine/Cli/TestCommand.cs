@@ -15,7 +15,7 @@ internal static class TestCommand
         new("level", "NetState level"),
         new("stage", "NetState stages (comma-separated)"),
         Program.Threads,
-        new("gpu", "GPU device (no GPU backend yet: runs on the CPU with a warning)"),
+        Program.Gpu,
     ];
 
     public static int Run(string[] argv)
@@ -28,7 +28,7 @@ internal static class TestCommand
             return 0;
         }
         Program.ApplyThreads(args);
-        Program.WarnGpu(args);
+        Program.SelectGpu(args);
         var model = args.Require("model");
         var weights = args.Require("weights");
         int iterations = args.GetInt("iterations", 50);

@@ -16,7 +16,7 @@ internal static class TimeCommand
         new("level", "NetState level"),
         new("stage", "NetState stages (comma-separated)"),
         Program.Threads,
-        new("gpu", "GPU device (no GPU backend yet: runs on the CPU with a warning)"),
+        Program.Gpu,
     ];
 
     public static int Run(string[] argv)
@@ -29,7 +29,7 @@ internal static class TimeCommand
             return 0;
         }
         Program.ApplyThreads(args);
-        Program.WarnGpu(args);
+        Program.SelectGpu(args);
         var model = args.Require("model");
         int iterations = args.GetInt("iterations", 50);
         if (iterations < 1) throw new EngineException($"engine time: --iterations must be at least 1, got {iterations}");

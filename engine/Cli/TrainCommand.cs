@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Engine.Core;
+using Engine.OpenCL;
 using Engine.Proto;
 using Engine.Solvers;
 using Engine.Text;
@@ -19,7 +20,7 @@ internal static class TrainCommand
         new("sigint-effect", "what Ctrl-C does: snapshot, stop or none", Default: "stop"),
         new("sighup-effect", "what SIGHUP does: snapshot, stop or none", Default: "snapshot"),
         Program.Threads,
-        new("gpu", "GPU device (no GPU backend yet: runs on the CPU with a warning)"),
+        Program.Gpu,
     ];
 
     public static int Run(string[] argv)
@@ -32,7 +33,7 @@ internal static class TrainCommand
             return 0;
         }
         Program.ApplyThreads(args);
-        Program.WarnGpu(args);
+        var gpu = Program.SelectGpu(args);
         var solverPath = args.Require("solver");
         var weights = args.Get("weights");
         var snapshot = args.Get("snapshot");
@@ -42,6 +43,16 @@ internal static class TrainCommand
         var sighup = ParseEffect(args, "sighup-effect");
 
         var param = NetFiles.ReadSolver(solverPath);
+        // Caffe: --gpu overrides the solver's device; without it, an explicit solver_mode: GPU
+        // asks for device_id. A solver's device that does not exist is a warning, not an error.
+        if (gpu == null)
+        {
+            var fromSolver = DeviceSelection.FromSolver(param, out var problem);
+            if (fromSolver != null) Program.WarnCpuFallback(fromSolver);
+            else if (problem != null) Log.Warning($"{problem}; training on the CPU", "train");
+        }
+        // Said above; the solver need not say it again.
+        param.SolverMode = SolverParameter.Types.SolverMode.Cpu;
         if (args.Get("level") != null || args.Get("stage") != null)
         {
             param.TrainState ??= new NetState();

@@ -70,7 +70,7 @@ public class CliTests
         Assert.That(stdout, Does.Match(@"Test net output #0: accuracy = [\d.]+"));
         Assert.That(stdout, Does.Match(@"Test net output #1: loss = [\d.]+ \(\* 1 = [\d.]+ loss\)"));
         Assert.That(stdout, Does.Contain("Snapshotting to binary proto file").And.Contain("snap_iter_6.caffemodel"));
-        Assert.That(stdout, Does.Contain("solver_mode is GPU"));
+        Assert.That(stdout, Does.Contain("solver_mode: GPU"));
         Assert.That(File.Exists(Path.Combine(_dir, "snap_iter_3.solverstate")));
         Assert.That(File.Exists(Path.Combine(_dir, "snap_iter_6.caffemodel")));
     }

@@ -1,0 +1,226 @@
+using Engine.OpenCL;
+
+namespace Engine.Backends;
+
+/// <summary>
+/// <see cref="IBackend"/> on one OpenCL device: the kernels of engine/OpenCL/kernels, four
+/// programs (gemm, im2col, elementwise, pooling) built on first use and cached on disk.
+/// </summary>
+public sealed class OpenCLBackend : IBackend
+{
+    private readonly bool _ownsContext;
+    private readonly int _tileM, _tileN, _threadsM, _threadsN;
+    private readonly string _gemmOptions;
+
+    /// <summary>Opens <paramref name="device"/> (a context and queue of its own).</summary>
+    public OpenCLBackend(OpenCLDeviceInfo device, ProgramCache? cache = null) : this(new OpenCLContext(device, cache), ownsContext: true) { }
+
+    /// <summary>Works on an open context (which the caller keeps and disposes).</summary>
+    public OpenCLBackend(OpenCLContext context) : this(context, ownsContext: false) { }
+
+    private OpenCLBackend(OpenCLContext context, bool ownsContext)
+    {
+        Context = context;
+        _ownsContext = ownsContext;
+        // 64×64 tiles by 16×16 work-items (4×4 outputs each); a device whose work-groups are
+        // smaller gets 32×32 tiles by 8×8.
+        bool small = context.Device.MaxWorkGroupSize < 256 || context.Device.LocalMemory < 16 * 1024;
+        _tileM = _tileN = small ? 32 : 64;
+        _threadsM = _threadsN = small ? 8 : 16;
+        _gemmOptions = small ? "-DTSM=32 -DTSN=32" : "";
+    }
+
+    public OpenCLContext Context { get; }
+
+    public string Name => $"OpenCL: {Context.Device.Describe()}";
+
+    /// <summary>Builds (or loads from the disk cache) every program now rather than on first use.</summary>
+    public IReadOnlyList<OpenCLProgram> Warm() => [Gemm(), Program("im2col"), Program("elementwise"), Program("pooling")];
+
+    private OpenCLProgram Gemm() => Context.Program("gemm", _gemmOptions);
+    private OpenCLProgram Program(string name) => Context.Program(name);
+
+    public IBackendBuffer Allocate(int count) => Context.Allocate(count);
+
+    private OpenCLBuffer Buf(BufferView v) => v.Buffer as OpenCLBuffer is { } b && b.Context == Context ? b
+        : throw new ArgumentException($"a buffer of another backend was given to {Name}");
+
+    public void Upload(ReadOnlySpan<float> source, BufferView destination)
+    {
+        SameCount(source.Length, destination.Count, nameof(Upload));
+        Context.Write(Buf(destination), destination.Offset, source);
+    }
+
+    public void Download(BufferView source, Span<float> destination)
+    {
+        SameCount(source.Count, destination.Length, nameof(Download));
+        Context.Read(Buf(source), source.Offset, destination);
+    }
+
+    public void Fill(BufferView x, float value) => Context.Fill(Buf(x), x.Offset, x.Count, value);
+
+    public void Copy(BufferView source, BufferView destination)
+    {
+        SameCount(source.Count, destination.Count, nameof(Copy));
+        Context.Copy(Buf(source), source.Offset, Buf(destination), destination.Offset, source.Count);
+    }
+
+    public void Synchronize() => Context.Finish();
+
+    public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, BufferView a, int lda,
+        BufferView b, int ldb, float beta, BufferView c, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentOutOfRangeException(nameof(m), $"Gemm: negative size {m}×{n}×{k}");
+        if (m == 0 || n == 0) return;
+        Need(a, transA ? k : m, transA ? m : k, lda, "A");
+        Need(b, transB ? n : k, transB ? k : n, ldb, "B");
+        Need(c, m, n, ldc, "C");
+        var kernel = Gemm().Kernel((transA, transB) switch
+        {
+            (false, false) => "sgemm_nn",
+            (false, true) => "sgemm_nt",
+            (true, false) => "sgemm_tn",
+            _ => "sgemm_tt",
+        });
+        long groupsN = (n + _tileN - 1) / _tileN, groupsM = (m + _tileM - 1) / _tileM;
+        kernel.Launch([groupsN * _threadsN, groupsM * _threadsM], [_threadsN, _threadsM],
+            m, n, k, alpha, Buf(a), a.Offset, lda, Buf(b), b.Offset, ldb, beta, Buf(c), c.Offset, ldc);
+    }
+
+    /// <summary>A rows×cols matrix with row stride ld must fit in the view.</summary>
+    private static void Need(BufferView v, int rows, int cols, int ld, string what)
+    {
+        if (rows == 0 || cols == 0) return;
+        if (ld < cols) throw new ArgumentException($"Gemm: leading dimension of {what} is {ld}, less than its {cols} columns");
+        if ((long)(rows - 1) * ld + cols > v.Count)
+            throw new ArgumentException($"Gemm: {what} is {rows}×{cols} (ld {ld}) but its view holds {v.Count} floats");
+    }
+
+    public void Axpy(float alpha, BufferView x, BufferView y) =>
+        Map("axpy", Same(x, y), alpha, Buf(x), x.Offset, Buf(y), y.Offset);
+
+    public void Scale(float alpha, BufferView x, BufferView y) =>
+        Map("scale", Same(x, y), alpha, Buf(x), x.Offset, Buf(y), y.Offset);
+
+    public void Add(BufferView a, BufferView b, BufferView y) =>
+        Map("add", Same(a, b, y), Buf(a), a.Offset, Buf(b), b.Offset, Buf(y), y.Offset);
+
+    public void Mul(BufferView a, BufferView b, BufferView y) =>
+        Map("mul", Same(a, b, y), Buf(a), a.Offset, Buf(b), b.Offset, Buf(y), y.Offset);
+
+    public void ReluForward(BufferView x, BufferView y, float negativeSlope) =>
+        Map("relu_forward", Same(x, y), negativeSlope, Buf(x), x.Offset, Buf(y), y.Offset);
+
+    public void ReluBackward(BufferView x, BufferView dy, BufferView dx, float negativeSlope) =>
+        Map("relu_backward", Same(x, dy, dx), negativeSlope, Buf(x), x.Offset, Buf(dy), dy.Offset, Buf(dx), dx.Offset);
+
+    public void SigmoidForward(BufferView x, BufferView y) =>
+        Map("sigmoid_forward", Same(x, y), Buf(x), x.Offset, Buf(y), y.Offset);
+
+    public void SigmoidBackward(BufferView y, BufferView dy, BufferView dx) =>
+        Map("sigmoid_backward", Same(y, dy, dx), Buf(y), y.Offset, Buf(dy), dy.Offset, Buf(dx), dx.Offset);
+
+    public void TanhForward(BufferView x, BufferView y) =>
+        Map("tanh_forward", Same(x, y), Buf(x), x.Offset, Buf(y), y.Offset);
+
+    public void TanhBackward(BufferView y, BufferView dy, BufferView dx) =>
+        Map("tanh_backward", Same(y, dy, dx), Buf(y), y.Offset, Buf(dy), dy.Offset, Buf(dx), dx.Offset);
+
+    public void SoftmaxForward(int outer, int channels, int inner, BufferView x, BufferView y)
+    {
+        SameCount((long)outer * channels * inner, Same(x, y), nameof(SoftmaxForward));
+        Launch1D(Program("elementwise").Kernel("softmax_forward"), (long)outer * inner,
+            outer, channels, inner, Buf(x), x.Offset, Buf(y), y.Offset);
+    }
+
+    public void SoftmaxBackward(int outer, int channels, int inner, BufferView y, BufferView dy, BufferView dx)
+    {
+        SameCount((long)outer * channels * inner, Same(y, dy, dx), nameof(SoftmaxBackward));
+        Launch1D(Program("elementwise").Kernel("softmax_backward"), (long)outer * inner,
+            outer, channels, inner, Buf(y), y.Offset, Buf(dy), dy.Offset, Buf(dx), dx.Offset);
+    }
+
+    public void Im2Col(in ConvWindow w, BufferView image, BufferView columns)
+    {
+        CheckWindow(w, image, columns);
+        int count = w.Channels * w.OutH * w.OutW;
+        Launch1D(Program("im2col").Kernel("im2col"), count, count, Buf(image), image.Offset, w.Height, w.Width,
+            w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW, w.OutH, w.OutW,
+            Buf(columns), columns.Offset);
+    }
+
+    public void Col2Im(in ConvWindow w, BufferView columns, BufferView image)
+    {
+        CheckWindow(w, image, columns);
+        int count = w.ImageCount;
+        Launch1D(Program("im2col").Kernel("col2im"), count, count, Buf(columns), columns.Offset, w.Height, w.Width,
+            w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW, w.OutH, w.OutW,
+            Buf(image), image.Offset);
+    }
+
+    private static void CheckWindow(in ConvWindow w, BufferView image, BufferView columns)
+    {
+        if (w.OutH <= 0 || w.OutW <= 0) throw new ArgumentException($"im2col: the window leaves no output for {w}");
+        if (image.Count < w.ImageCount || columns.Count < w.ColumnCount)
+            throw new ArgumentException($"im2col: image view {image.Count} (needs {w.ImageCount}), columns view {columns.Count} (needs {w.ColumnCount})");
+    }
+
+    public void PoolForward(PoolKind kind, in PoolWindow w, int planes, BufferView bottom, BufferView top, BufferView? mask = null)
+    {
+        long count = (long)planes * w.OutH * w.OutW;
+        if (bottom.Count < (long)planes * w.Height * w.Width || top.Count < count || (mask is { } mk && mk.Count < count))
+            throw new ArgumentException($"pooling: views too small for {planes} planes of {w}");
+        if (kind == PoolKind.Max)
+        {
+            var m = mask ?? top;
+            Launch1D(Program("pooling").Kernel("max_pool_forward"), count, (int)count, Buf(bottom), bottom.Offset, w.Height, w.Width,
+                w.OutH, w.OutW, w.KernelH, w.KernelW, w.StrideH, w.StrideW, w.PadH, w.PadW, Buf(top), top.Offset,
+                mask.HasValue ? 1 : 0, Buf(m), m.Offset);
+        }
+        else
+        {
+            if (mask != null) throw new ArgumentException("pooling: only max pooling writes a mask");
+            Launch1D(Program("pooling").Kernel("ave_pool_forward"), count, (int)count, Buf(bottom), bottom.Offset, w.Height, w.Width,
+                w.OutH, w.OutW, w.KernelH, w.KernelW, w.StrideH, w.StrideW, w.PadH, w.PadW, Buf(top), top.Offset);
+        }
+    }
+
+    // ---- launching -------------------------------------------------------------------------
+
+    private const int Group = 128;
+
+    /// <summary>An elementwise kernel whose first argument is the count.</summary>
+    private void Map(string kernel, int n, params ReadOnlySpan<KernelArg> rest)
+    {
+        if (n == 0) return;
+        Span<KernelArg> args = new KernelArg[rest.Length + 1];
+        args[0] = n;
+        rest.CopyTo(args[1..]);
+        Launch1D(Program("elementwise").Kernel(kernel), n, args);
+    }
+
+    private void Launch1D(OpenCLKernel kernel, long items, params ReadOnlySpan<KernelArg> args)
+    {
+        if (items == 0) return;
+        long local = Math.Min(Group, Context.Device.MaxWorkGroupSize);
+        kernel.Launch([items], [local], args);
+    }
+
+    private static int Same(BufferView a, BufferView b)
+    {
+        if (a.Count != b.Count) throw new ArgumentException($"views of {a.Count} and {b.Count} elements");
+        return a.Count;
+    }
+
+    private static int Same(BufferView a, BufferView b, BufferView c) => Same(a, Same(b, c) == c.Count ? c : b);
+
+    private static void SameCount(long expected, long actual, string what)
+    {
+        if (expected != actual) throw new ArgumentException($"{what}: {actual} elements where {expected} are needed");
+    }
+
+    public void Dispose()
+    {
+        if (_ownsContext) Context.Dispose();
+    }
+}
