@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using Engine.Cpu;
 using Engine.Core;
 using Engine.Proto;
 
@@ -23,7 +25,7 @@ public sealed class BatchNormLayer : Layer
     private bool _useGlobal;
     private float _fraction, _eps;
     private int _num, _channels, _spatial;
-    private float[] _mean = [], _invStd = [], _sumDy = [], _sumDyY = [];
+    private float[] _mean = [], _invStd = [];
     private float[] _xNorm = [];
 
     public BatchNormLayer(LayerParameter param) : base(param) { }
@@ -70,18 +72,13 @@ public sealed class BatchNormLayer : Layer
         {
             _mean = new float[_channels];
             _invStd = new float[_channels];
-            _sumDy = new float[_channels];
-            _sumDyY = new float[_channels];
         }
         if (_xNorm.Length < b.Count) _xNorm = new float[b.Count];
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        var y = top[0].Data;
-        int c = _channels, sp = _spatial, n = _num;
-        long m = (long)n * sp;
+        int c = _channels;
         if (_useGlobal)
         {
             float s = Blobs[2].Data[0];
@@ -94,82 +91,115 @@ public sealed class BatchNormLayer : Layer
         }
         else
         {
-            var meanSum = Blobs[0].Data;
-            var varSum = Blobs[1].Data;
             var scale = Blobs[2].Data;
             scale[0] = scale[0] * _fraction + 1;
-            double correction = m > 1 ? (double)m / (m - 1) : 1;
-            for (int ch = 0; ch < c; ch++)
-            {
-                double sum = 0;
-                for (int i = 0; i < n; i++) sum += TensorPrimitives.Sum(x.Slice((i * c + ch) * sp, sp));
-                double mean = m > 0 ? sum / m : 0;
-                double sq = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    var row = x.Slice((i * c + ch) * sp, sp);
-                    for (int j = 0; j < row.Length; j++)
-                    {
-                        double d = row[j] - mean;
-                        sq += d * d;
-                    }
-                }
-                double variance = m > 0 ? sq / m : 0;
-                _mean[ch] = (float)mean;
-                _invStd[ch] = (float)(1 / Math.Sqrt(variance + _eps));
-                meanSum[ch] = (float)(meanSum[ch] * (double)_fraction + mean);
-                varSum[ch] = (float)(varSum[ch] * (double)_fraction + correction * variance);
-            }
         }
+        // Channels are independent: each task computes its channel's statistics (batch mode) and
+        // normalises it, so the results do not depend on the thread count.
+        WorkerPool.For(c, (Layer: this, Bottom: bottom[0], Top: top[0]), static (ch, st) => st.Layer.ForwardChannel(ch, st.Bottom, st.Top));
+    }
+
+    private void ForwardChannel(int ch, Blob bottom, Blob top)
+    {
+        ReadOnlySpan<float> x = bottom.Data;
+        var y = top.Data;
+        int c = _channels, sp = _spatial, n = _num;
+        long m = (long)n * sp;
+        if (!_useGlobal)
+        {
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += TensorPrimitives.Sum(x.Slice((i * c + ch) * sp, sp));
+            double mean = m > 0 ? sum / m : 0;
+            double sq = 0;
+            for (int i = 0; i < n; i++) sq += SquaredDeviations(x.Slice((i * c + ch) * sp, sp), (float)mean);
+            double variance = m > 0 ? sq / m : 0;
+            double correction = m > 1 ? (double)m / (m - 1) : 1;
+            _mean[ch] = (float)mean;
+            _invStd[ch] = (float)(1 / Math.Sqrt(variance + _eps));
+            var meanSum = Blobs[0].Data;
+            var varSum = Blobs[1].Data;
+            meanSum[ch] = (float)(meanSum[ch] * (double)_fraction + mean);
+            varSum[ch] = (float)(varSum[ch] * (double)_fraction + correction * variance);
+        }
+        float mu = _mean[ch], inv = _invStd[ch];
         for (int i = 0; i < n; i++)
-            for (int ch = 0; ch < c; ch++)
+        {
+            int o = (i * c + ch) * sp;
+            // Backward needs the normalised values; a later in-place layer may overwrite the top.
+            var norm = _xNorm.AsSpan(o, sp);
+            TensorPrimitives.Subtract(x.Slice(o, sp), mu, norm);
+            TensorPrimitives.Multiply(norm, inv, norm);
+            norm.CopyTo(y.Slice(o, sp));
+        }
+    }
+
+    /// <summary>Σ (x − mean)², in float vectors over blocks of 1,024 values and in double across them.</summary>
+    private static double SquaredDeviations(ReadOnlySpan<float> x, float mean)
+    {
+        double total = 0;
+        var mu = new Vector<float>(mean);
+        for (int start = 0; start < x.Length; start += 1024)
+        {
+            var block = x.Slice(start, Math.Min(1024, x.Length - start));
+            var acc = Vector<float>.Zero;
+            int j = 0;
+            for (; j <= block.Length - Vector<float>.Count; j += Vector<float>.Count)
             {
-                int o = (i * c + ch) * sp;
-                float mu = _mean[ch], inv = _invStd[ch];
-                for (int j = o; j < o + sp; j++) y[j] = (x[j] - mu) * inv;
+                var d = new Vector<float>(block.Slice(j)) - mu;
+                acc += d * d;
             }
-        // Backward needs y; a later in-place layer may overwrite the top.
-        y.CopyTo(_xNorm);
+            double part = Vector.Sum(acc);
+            for (; j < block.Length; j++)
+            {
+                double d = block[j] - mean;
+                part += d * d;
+            }
+            total += part;
+        }
+        return total;
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        var dx = bottom[0].Diff;
+        // dx = (dy − mean(dy) − mean(dy·y)·y) / √(σ² + eps) per channel (with global statistics,
+        // dy / √(σ² + eps)); each channel's sums come before its writes, so dx may be dy (in place).
+        WorkerPool.For(_channels, (Layer: this, Top: top[0], Bottom: bottom[0]), static (ch, st) => st.Layer.BackwardChannel(ch, st.Top, st.Bottom));
+    }
+
+    private void BackwardChannel(int ch, Blob top, Blob bottom)
+    {
+        ReadOnlySpan<float> dy = top.Diff;
+        var dx = bottom.Diff;
         ReadOnlySpan<float> y = _xNorm.AsSpan(0, dy.Length);
         int c = _channels, sp = _spatial, n = _num;
+        float inv = _invStd[ch];
         if (_useGlobal)
         {
             for (int i = 0; i < n; i++)
-                for (int ch = 0; ch < c; ch++)
-                {
-                    int o = (i * c + ch) * sp;
-                    TensorPrimitives.Multiply(dy.Slice(o, sp), _invStd[ch], dx.Slice(o, sp));
-                }
+            {
+                int o = (i * c + ch) * sp;
+                TensorPrimitives.Multiply(dy.Slice(o, sp), inv, dx.Slice(o, sp));
+            }
             return;
         }
-        // dx = (dy − mean(dy) − mean(dy·y)·y) / √(σ² + eps), per channel; the sums come first,
-        // so dx may be the same memory as dy (in place).
         long m = (long)n * sp;
-        for (int ch = 0; ch < c; ch++)
-        {
-            double a = 0, b = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int o = (i * c + ch) * sp;
-                a += TensorPrimitives.Sum(dy.Slice(o, sp));
-                b += TensorPrimitives.Dot(dy.Slice(o, sp), y.Slice(o, sp));
-            }
-            _sumDy[ch] = m > 0 ? (float)(a / m) : 0;
-            _sumDyY[ch] = m > 0 ? (float)(b / m) : 0;
-        }
+        double a = 0, b = 0;
         for (int i = 0; i < n; i++)
-            for (int ch = 0; ch < c; ch++)
-            {
-                int o = (i * c + ch) * sp;
-                float meanDy = _sumDy[ch], meanDyY = _sumDyY[ch], inv = _invStd[ch];
-                for (int j = o; j < o + sp; j++) dx[j] = (dy[j] - meanDy - meanDyY * y[j]) * inv;
-            }
+        {
+            int o = (i * c + ch) * sp;
+            a += TensorPrimitives.Sum(dy.Slice(o, sp));
+            b += TensorPrimitives.Dot(dy.Slice(o, sp), y.Slice(o, sp));
+        }
+        float meanDy = m > 0 ? (float)(a / m) : 0, meanDyY = m > 0 ? (float)(b / m) : 0;
+        for (int i = 0; i < n; i++)
+        {
+            int o = (i * c + ch) * sp;
+            var d = dx.Slice(o, sp);
+            // (dy − meanDy − meanDyY·y)·inv, as three vector passes over the row.
+            TensorPrimitives.MultiplyAdd(y.Slice(o, sp), -meanDyY, dy.Slice(o, sp), d);
+            TensorPrimitives.Subtract(d, meanDy, d);
+            TensorPrimitives.Multiply(d, inv, d);
+        }
     }
 }

@@ -76,11 +76,25 @@ public sealed class ScaleLayer : Layer
         ReadOnlySpan<float> s = bottom.Count > 1 ? bottom[1].Data : Blobs[0].Data;
         if (top[0] == bottom[0]) x.CopyTo(_input);
         var y = top[0].Data;
+        ReadOnlySpan<float> bias = _biasTerm ? Blobs[BiasIndex].Data : default;
         int o = 0;
+        // One pass per row: y = x·s (+ b).
         for (int i = 0; i < _ax.Outer; i++)
             for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
-                TensorPrimitives.Multiply(x.Slice(o, _ax.Inner), s[d], y.Slice(o, _ax.Inner));
-        if (_biasTerm) BiasLayer.Add(y, Blobs[BiasIndex].Data, y, _ax);
+            {
+                if (_biasTerm) ScaleShift(x.Slice(o, _ax.Inner), s[d], bias[d], y.Slice(o, _ax.Inner));
+                else TensorPrimitives.Multiply(x.Slice(o, _ax.Inner), s[d], y.Slice(o, _ax.Inner));
+            }
+    }
+
+    /// <summary>y = x·scale + shift (TensorPrimitives has no form with two scalars).</summary>
+    private static void ScaleShift(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
+    {
+        var vs = new System.Numerics.Vector<float>(scale);
+        var vb = new System.Numerics.Vector<float>(shift);
+        int n = System.Numerics.Vector<float>.Count, j = 0;
+        for (; j <= x.Length - n; j += n) (new System.Numerics.Vector<float>(x.Slice(j)) * vs + vb).CopyTo(y.Slice(j));
+        for (; j < x.Length; j++) y[j] = x[j] * scale + shift;
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
