@@ -102,6 +102,7 @@ internal static class TimeCommand
         Log.Info($"Average Forward-Backward: {Log.Num(total.Elapsed.TotalMilliseconds / iterations)} ms.", "time");
         Log.Info($"Total Time: {Log.Num(total.Elapsed.TotalMilliseconds)} ms.", "time");
         var (blobs, parameters, workspace) = net.MemoryInUse();
+        workspace += Engine.Layers.ConvolutionWorkspace.BytesOnThisThread; // shared by the convolutions
         using var self = System.Diagnostics.Process.GetCurrentProcess();
         Log.Info($"Memory: blobs {Log.Bytes(blobs)} (data and gradients), parameters {Log.Bytes(parameters)} (with gradients), " +
                  $"layer workspaces {Log.Bytes(workspace)}; process peak {Log.Bytes(self.PeakWorkingSet64)}.", "time");

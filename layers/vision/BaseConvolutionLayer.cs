@@ -59,7 +59,7 @@ public abstract class BaseConvolutionLayer : Layer
     private int _num, _channels, _bottomSize, _topSize, _topSpatial;
     private int _convIn, _convOut, _imgH, _imgW, _colSpatial, _kernelDim, _outPerGroup, _colSize;
 
-    // Scratch, grown in Reshape only.
+    // This call's scratch, taken from the thread's shared ConvolutionWorkspace.
     private float[][] _cols = [];
     private int _slots = 1;
     private float[][] _weightPartials = [];
@@ -170,42 +170,19 @@ public abstract class BaseConvolutionLayer : Layer
         int threads = WorkerPool.Threads;
         long imageFlops = 2L * _convOut * _colSpatial * _kernelDim;
         _slots = _num >= threads || imageFlops < SerialImageFlops ? Math.Max(1, Math.Min(_num, threads)) : 1;
-        if (_cols.Length < _slots) Array.Resize(ref _cols, _slots);
-        for (int s = 0; s < _slots; s++)
-        {
-            _cols[s] ??= [];
-            if (!_is1x1 && _cols[s].Length < _colSize) _cols[s] = new float[_colSize];
-        }
 
-        // Chunks of images with their own gradient buffers: a function of the shapes only.
+        // Chunks of images with their own gradient buffers: a function of the shapes only. The
+        // buffers themselves live in the thread's shared ConvolutionWorkspace.
         long weightCount = Blobs[0].Count;
         _chunks = (int)Math.Max(1, Math.Min(Math.Min(_num, MaxChunks), PartialBudget / Math.Max(1, weightCount)));
-        if (_chunks > 1)
-        {
-            if (_weightPartials.Length < _chunks)
-            {
-                Array.Resize(ref _weightPartials, _chunks);
-                Array.Resize(ref _biasPartials, _chunks);
-            }
-            for (int c = 0; c < _chunks; c++)
-            {
-                if (_weightPartials[c] == null || _weightPartials[c].Length < weightCount) _weightPartials[c] = new float[weightCount];
-                if (_biasPartials[c] == null || _biasPartials[c].Length < _numOutput) _biasPartials[c] = new float[_numOutput];
-            }
-        }
     }
 
-    /// <summary>The column buffers and the partial parameter gradients.</summary>
-    public override long WorkspaceBytes
+    /// <summary>Takes this call's column buffers (and partial gradients) from the thread's shared workspace.</summary>
+    private void TakeWorkspace(bool partials)
     {
-        get
-        {
-            long floats = 0;
-            foreach (var c in _cols) floats += c?.Length ?? 0;
-            foreach (var w in _weightPartials) floats += w?.Length ?? 0;
-            foreach (var b in _biasPartials) floats += b?.Length ?? 0;
-            return floats * sizeof(float);
-        }
+        var workspace = ConvolutionWorkspace.ForThisThread;
+        _cols = workspace.Columns(_slots, _is1x1 ? 0 : _colSize);
+        if (partials && _chunks > 1) (_weightPartials, _biasPartials) = workspace.Partials(_chunks, Blobs[0].Count, _numOutput);
     }
 
     // ---- the convolution's pieces, one image ---------------------------------------------
@@ -273,6 +250,7 @@ public abstract class BaseConvolutionLayer : Layer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         if (_num == 0) return;
+        TakeWorkspace(partials: false);
         for (int i = 0; i < bottom.Count; i++)
             WorkerPool.For(_slots, (this, bottom[i], top[i]), static (s, st) => st.Item1.ForwardSlot(s, st.Item2, st.Item3));
     }
@@ -313,6 +291,7 @@ public abstract class BaseConvolutionLayer : Layer
         for (int i = 0; i < propagateDown.Count; i++) anyBottom |= propagateDown[i];
         if (_num == 0 || (!needWeight && !needBias && !anyBottom)) return;
         var job = new BackwardJob(this, top, propagateDown, bottom, needWeight, needBias);
+        TakeWorkspace(partials: needWeight || needBias);
 
         if (!needWeight && !needBias)
         {
