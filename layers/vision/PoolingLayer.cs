@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Engine.Core;
 using Engine.Cpu;
 using Engine.Proto;
@@ -274,6 +276,11 @@ public sealed class PoolingLayer : Layer
         int kernelH = _geo.KernelH, kernelW = _geo.KernelW, strideH = _geo.StrideH, strideW = _geo.StrideW, padH = _geo.PadH, padW = _geo.PadW;
         if (src.Length < height * width || dst.Length < outH * outW || mask.Length < outH * outW)
             throw new ArgumentException("plane buffers are too short");
+        // Output columns whose window lies inside the image horizontally: eight at a time with
+        // gathers where AVX2 exists (the same order of comparisons, so the same result).
+        int pwLo = Math.Min(outW, (padW + strideW - 1) / strideW);
+        int pwHi = width - kernelW + padW < 0 ? pwLo : Math.Clamp((width - kernelW + padW) / strideW + 1, pwLo, outW);
+        bool vector = Avx2.IsSupported && pwHi - pwLo >= 8;
         fixed (float* s = src, d = dst)
         fixed (int* m = mask)
         {
@@ -282,33 +289,60 @@ public sealed class PoolingLayer : Layer
                 int hStart = ph * strideH - padH;
                 int hEnd = Math.Min(hStart + kernelH, height);
                 hStart = Math.Max(hStart, 0);
-                for (int pw = 0; pw < outW; pw++)
+                int pw = 0;
+                if (vector)
                 {
-                    int wStart = pw * strideW - padW;
-                    int wEnd = Math.Min(wStart + kernelW, width);
-                    wStart = Math.Max(wStart, 0);
-                    // The first cell starts the search; a later one wins only when strictly larger
-                    // (Caffe's order and tie rule), chosen without branches: maxima of random
-                    // data are unpredictable.
-                    int arg = hStart * width + wStart;
-                    float best = s[arg];
-                    for (int h = hStart; h < hEnd; h++)
+                    for (; pw < pwLo; pw++) MaxCell(s, d, m, ph, pw, hStart, hEnd);
+                    var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * strideW;
+                    for (; pw + 8 <= pwHi; pw += 8)
                     {
-                        int rowStart = h * width;
-                        for (int w = wStart; w < wEnd; w++)
-                        {
-                            int idx = rowStart + w;
-                            float v = s[idx];
-                            bool larger = v > best;
-                            best = larger ? v : best;
-                            arg = larger ? idx : arg;
-                        }
+                        var columns = lanes + Vector256.Create(pw * strideW - padW);
+                        var arg = columns + Vector256.Create(hStart * width);
+                        var best = Avx2.GatherVector256(s, arg, 4);
+                        for (int h = hStart; h < hEnd; h++)
+                            for (int kw = h == hStart ? 1 : 0; kw < kernelW; kw++)
+                            {
+                                var idx = columns + Vector256.Create(h * width + kw);
+                                var v = Avx2.GatherVector256(s, idx, 4);
+                                var larger = Avx.CompareGreaterThan(v, best);
+                                best = Avx.BlendVariable(best, v, larger);
+                                arg = Avx.BlendVariable(arg.AsSingle(), idx.AsSingle(), larger).AsInt32();
+                            }
+                        best.Store(d + ph * outW + pw);
+                        arg.Store(m + ph * outW + pw);
                     }
-                    d[ph * outW + pw] = best;
-                    m[ph * outW + pw] = arg;
                 }
+                for (; pw < outW; pw++) MaxCell(s, d, m, ph, pw, hStart, hEnd);
             }
         }
+    }
+
+    /// <summary>One MAX output cell: the first cell starts the search; a later one wins only when
+    /// strictly larger (Caffe's order and tie rule), chosen without branches, as maxima of random
+    /// data are unpredictable.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private unsafe void MaxCell(float* s, float* d, int* m, int ph, int pw, int hStart, int hEnd)
+    {
+        int width = _width;
+        int wStart = pw * _geo.StrideW - _geo.PadW;
+        int wEnd = Math.Min(wStart + _geo.KernelW, width);
+        wStart = Math.Max(wStart, 0);
+        int arg = hStart * width + wStart;
+        float best = s[arg];
+        for (int h = hStart; h < hEnd; h++)
+        {
+            int rowStart = h * width;
+            for (int w = wStart; w < wEnd; w++)
+            {
+                int idx = rowStart + w;
+                float v = s[idx];
+                bool larger = v > best;
+                best = larger ? v : best;
+                arg = larger ? idx : arg;
+            }
+        }
+        d[ph * _outW + pw] = best;
+        m[ph * _outW + pw] = arg;
     }
 
     /// <summary>
