@@ -82,6 +82,13 @@ public abstract class Solver : IDisposable
 
     public SolverParameter Param { get; }
     public Net TrainNet { get; }
+
+    /// <summary>Run the train and test nets on <paramref name="backend"/> (null: the CPU).</summary>
+    public void UseBackend(Engine.Backends.IBackend? backend)
+    {
+        TrainNet.UseBackend(backend);
+        foreach (var t in TestNets) t.UseBackend(backend);
+    }
     public IReadOnlyList<Net> TestNets { get; }
     public int Iter { get; protected set; }
     public ulong Seed { get; }

@@ -42,7 +42,7 @@ internal static class ForwardCommand
             return 0;
         }
         Program.ApplyThreads(args);
-        Program.SelectGpu(args);
+        using var backend = Program.OpenGpu(args);
         var model = args.Require("model");
         var output = args.Require("output");
         bool backward = args.GetBool("backward");
@@ -79,6 +79,9 @@ internal static class ForwardCommand
             foreach (var w in weights.Split(',', StringSplitOptions.RemoveEmptyEntries)) net.CopyTrainedLayersFrom(w);
         else
             Log.Warning("no --weights: the parameters keep their fillers' values", "forward");
+
+        net.UseBackend(backend);
+        Program.LogPlacement(net);
 
         var blobs = args.Get("blobs")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var missing = net.Inputs.Where(b => !inputs.ContainsKey(b.Name)).Select(b => b.Name).ToList();

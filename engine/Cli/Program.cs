@@ -56,24 +56,35 @@ public static class Program
     }
 
     /// <summary>The `--gpu` flag every computing command takes (Caffe's `-gpu N`, `-gpu all`).</summary>
-    internal static readonly Args.Flag Gpu = new("gpu", "OpenCL device N of `engine device-query` (or all: the first); layers still run on the CPU");
+    internal static readonly Args.Flag Gpu = new("gpu", "run on OpenCL device N of `engine device-query` (all: the first)");
 
     /// <summary>
-    /// Resolves `--gpu` to an OpenCL device (an unknown device is a one-line error) and says that
-    /// the layers still run on the CPU; null without the flag.
+    /// Resolves `--gpu` to an OpenCL device (an unknown device is a one-line error); null without the flag.
     /// </summary>
     internal static Engine.OpenCL.DeviceSelection? SelectGpu(Args args)
     {
         var value = args.Get("gpu");
-        if (value == null) return null;
-        var selection = Engine.OpenCL.DeviceSelection.FromFlag(value);
-        WarnCpuFallback(selection);
-        return selection;
+        return value == null ? null : Engine.OpenCL.DeviceSelection.FromFlag(value);
     }
 
-    internal static void WarnCpuFallback(Engine.OpenCL.DeviceSelection selection)
+    /// <summary>`--gpu`'s device opened as a backend, or null without the flag.</summary>
+    internal static Engine.Backends.OpenCLBackend? OpenGpu(Args args) => SelectGpu(args) is { } s ? OpenBackend(s) : null;
+
+    /// <summary>Opens the selected device (its programs load from the disk cache or compile now) and says so.</summary>
+    internal static Engine.Backends.OpenCLBackend OpenBackend(Engine.OpenCL.DeviceSelection selection)
     {
         if (selection.Note != null) Log.Warning(selection.Note, "engine");
-        Log.Warning($"{selection.Describe()}: layers run on the CPU until the OpenCL layers land", "engine");
+        var backend = new Engine.Backends.OpenCLBackend(selection.Device);
+        Log.Info($"Using {selection.Describe()}", "engine");
+        return backend;
+    }
+
+    /// <summary>One line on where the layers of <paramref name="net"/> run: how many on the device, and which stay on the host.</summary>
+    internal static void LogPlacement(Engine.Graph.Net net)
+    {
+        if (net.Backend == null) return;
+        var (device, host) = net.DevicePlacement();
+        var rest = host.Count == 0 ? "" : $"; on the host: {string.Join(", ", host.Select(l => $"{l.Name} ({l.Type})"))}";
+        Log.Info($"Net \"{net.Name}\" ({net.Phase}): {device.Count} of {device.Count + host.Count} layers on {net.Backend.Name}{rest}", "engine");
     }
 }

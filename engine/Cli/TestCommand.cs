@@ -28,7 +28,7 @@ internal static class TestCommand
             return 0;
         }
         Program.ApplyThreads(args);
-        Program.SelectGpu(args);
+        using var backend = Program.OpenGpu(args);
         var model = args.Require("model");
         var weights = args.Require("weights");
         int iterations = args.GetInt("iterations", 50);
@@ -36,6 +36,8 @@ internal static class TestCommand
         var stages = args.Get("stage")?.Split(',', StringSplitOptions.RemoveEmptyEntries);
         using var net = Net.FromFile(model, Phase.Test, args.GetInt("level", 0), stages);
         foreach (var w in weights.Split(',', StringSplitOptions.RemoveEmptyEntries)) net.CopyTrainedLayersFrom(w);
+        net.UseBackend(backend);
+        Program.LogPlacement(net);
         Log.Info($"Running for {iterations} iterations.", "test");
 
         var sums = net.Outputs.Select(b => new double[b.Count]).ToArray();
@@ -45,7 +47,7 @@ internal static class TestCommand
             loss += net.Forward();
             for (int o = 0; o < net.Outputs.Count; o++)
             {
-                var d = net.Outputs[o].Data;
+                var d = net.Outputs[o].ConstData;
                 for (int k = 0; k < d.Length; k++)
                 {
                     sums[o][k] += d[k];

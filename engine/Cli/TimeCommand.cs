@@ -29,7 +29,7 @@ internal static class TimeCommand
             return 0;
         }
         Program.ApplyThreads(args);
-        Program.SelectGpu(args);
+        using var backend = Program.OpenGpu(args);
         var model = args.Require("model");
         int iterations = args.GetInt("iterations", 50);
         if (iterations < 1) throw new EngineException($"engine time: --iterations must be at least 1, got {iterations}");
@@ -41,6 +41,10 @@ internal static class TimeCommand
         };
         var stages = args.Get("stage")?.Split(',', StringSplitOptions.RemoveEmptyEntries);
         using var net = Net.FromFile(model, phase, args.GetInt("level", 0), stages);
+        net.UseBackend(backend);
+        Program.LogPlacement(net);
+        // On a device the layers are enqueued; each is waited for so its time is its own.
+        Action sync = backend != null ? backend.Synchronize : static () => { };
 
         Log.Info("Performing Forward", "time");
         float initial = net.Forward();
@@ -64,7 +68,8 @@ internal static class TimeCommand
             for (int i = 0; i < n; i++)
             {
                 sw.Restart();
-                net.Layers[i].Forward(net.Bottoms[i], net.Tops[i]);
+                net.ForwardLayer(i);
+                sync();
                 fwd[i] += sw.Elapsed.TotalMilliseconds;
             }
             double f = iterTimer.Elapsed.TotalMilliseconds;
@@ -74,7 +79,8 @@ internal static class TimeCommand
             for (int i = n - 1; i >= 0; i--)
             {
                 sw.Restart();
-                if (net.LayerNeedBackward[i]) net.Layers[i].Backward(net.Tops[i], net.BottomNeedBackward[i], net.Bottoms[i]);
+                net.BackwardLayer(i);
+                sync();
                 bwd[i] += sw.Elapsed.TotalMilliseconds;
             }
             double b = iterTimer.Elapsed.TotalMilliseconds;

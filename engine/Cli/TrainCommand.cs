@@ -48,7 +48,7 @@ internal static class TrainCommand
         if (gpu == null)
         {
             var fromSolver = DeviceSelection.FromSolver(param, out var problem);
-            if (fromSolver != null) Program.WarnCpuFallback(fromSolver);
+            if (fromSolver != null) gpu = fromSolver;
             else if (problem != null) Log.Warning($"{problem}; training on the CPU", "train");
         }
         // Said above; the solver need not say it again.
@@ -60,7 +60,13 @@ internal static class TrainCommand
             var stages = args.Get("stage");
             if (stages != null) param.TrainState.Stage.AddRange(stages.Split(',', StringSplitOptions.RemoveEmptyEntries));
         }
+        using var backend = gpu != null ? Program.OpenBackend(gpu) : null;
         using var solver = SolverFactory.Create(param, solverPath);
+        if (backend != null)
+        {
+            solver.UseBackend(backend);
+            Program.LogPlacement(solver.TrainNet);
+        }
 
         var weightFiles = weights != null ? weights.Split(',', StringSplitOptions.RemoveEmptyEntries) : param.Weights.ToArray();
         if (snapshot == null)

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Proto;
 
 namespace Engine.Core;
@@ -97,6 +98,27 @@ public sealed class Blob
     /// <summary>The gradient, for reading and writing on the host.</summary>
     public Span<float> Diff => _diff.Host.AsSpan(0, (int)Count);
 
+    /// <summary>The data, for reading on the host; a device copy stays current.</summary>
+    public ReadOnlySpan<float> ConstData => _data.HostReadOnly.AsSpan(0, (int)Count);
+
+    /// <summary>The gradient, for reading on the host; a device copy stays current.</summary>
+    public ReadOnlySpan<float> ConstDiff => _diff.HostReadOnly.AsSpan(0, (int)Count);
+
+    /// <summary>The data on <paramref name="backend"/>, for reading (uploaded if the host copy is newer).</summary>
+    public BufferView DataOn(IBackend backend) => _data.On(backend, (int)Count, write: false);
+
+    /// <summary>The data on <paramref name="backend"/>, for writing (the host copy becomes stale).</summary>
+    public BufferView MutableDataOn(IBackend backend) => _data.On(backend, (int)Count, write: true);
+
+    /// <summary>The gradient on <paramref name="backend"/>, for reading.</summary>
+    public BufferView DiffOn(IBackend backend) => _diff.On(backend, (int)Count, write: false);
+
+    /// <summary>The gradient on <paramref name="backend"/>, for writing.</summary>
+    public BufferView MutableDiffOn(IBackend backend) => _diff.On(backend, (int)Count, write: true);
+
+    /// <summary>Zero the gradient where it is current (on the device when it lives there).</summary>
+    public void ClearDiff() => _diff.Clear((int)Count);
+
     /// <summary>The data array (length may exceed Count); for kernels that work with offsets.</summary>
     public float[] DataArray => _data.Host;
 
@@ -141,8 +163,8 @@ public sealed class Blob
     public BlobProto ToProto(bool writeDiff = false)
     {
         var p = new BlobProto { Shape = ToShapeProto() };
-        p.Data.AddRange(Data.ToArray());
-        if (writeDiff) p.Diff.AddRange(Diff.ToArray());
+        p.Data.AddRange(ConstData.ToArray());
+        if (writeDiff) p.Diff.AddRange(ConstDiff.ToArray());
         return p;
     }
 
@@ -202,19 +224,131 @@ public sealed class Blob
 }
 
 /// <summary>
-/// Storage for one array of a blob. Today a host array; a device backend keeps its copy here and
-/// syncs on access to <see cref="Host"/>, as Caffe's SyncedMemory does.
+/// Storage for one array of a blob: a host array and, once a layer runs on a device backend, a
+/// buffer there, kept in step as Caffe's SyncedMemory does. <see cref="Head"/> says which copy is
+/// current; reading the other side copies it over first, writing a side makes it the only current
+/// one. A net that never touches a device pays one null check per host access.
 /// </summary>
+/// <remarks>
+/// The host accessors (<see cref="Host"/>, <see cref="Blob.Data"/>, <see cref="Blob.DataArray"/>)
+/// hand out a mutable array, so they count as writes: the device copy is dropped from currency
+/// and uploaded again before the next device read. Read-only host access
+/// (<see cref="HostReadOnly"/>, <see cref="Blob.ConstData"/>) keeps both sides current. Device
+/// access works the same way through <see cref="On"/>.
+/// </remarks>
 public sealed class BlobMemory
 {
     private float[] _host = [];
+    private IBackend? _backend;
+    private IBackendBuffer? _device;
 
-    public float[] Host => _host;
+    /// <summary>Which copy holds the current values.</summary>
+    public MemoryHead Head { get; private set; } = MemoryHead.AtHost;
+
+    /// <summary>The host array, brought up to date, for reading and writing (the device copy becomes stale).</summary>
+    public float[] Host
+    {
+        get
+        {
+            if (_device != null) ToHost(write: true);
+            return _host;
+        }
+    }
+
+    /// <summary>The host array, brought up to date, for reading only (both copies stay current).</summary>
+    public float[] HostReadOnly
+    {
+        get
+        {
+            if (_device != null) ToHost(write: false);
+            return _host;
+        }
+    }
 
     public int Capacity => _host.Length;
 
+    /// <summary>The backend holding a device copy, if any.</summary>
+    public IBackend? Backend => _backend;
+
+    /// <summary>
+    /// The first <paramref name="count"/> values on <paramref name="backend"/>, brought up to date
+    /// (uploaded when the host holds the current values). With <paramref name="write"/> the device
+    /// copy becomes the only current one. A copy on another backend is brought home first.
+    /// </summary>
+    public BufferView On(IBackend backend, int count, bool write)
+    {
+        if (!ReferenceEquals(backend, _backend)) Attach(backend);
+        if (Head == MemoryHead.AtHost)
+        {
+            if (_host.Length > 0) backend.Upload(_host, new BufferView(_device!, 0, _host.Length));
+            Head = MemoryHead.Synced;
+        }
+        if (write) Head = MemoryHead.AtDevice;
+        return new BufferView(_device!, 0, count);
+    }
+
+    /// <summary>Every value set to zero on the side that is current (no transfer).</summary>
+    public void Clear(int count)
+    {
+        if (_device != null && Head == MemoryHead.AtDevice)
+            _backend!.Fill(new BufferView(_device, 0, count), 0f);
+        else
+            Host.AsSpan(0, count).Clear();
+    }
+
+    /// <summary>Bring the values home and drop the device copy (a net leaving its backend).</summary>
+    public void Detach()
+    {
+        if (_device == null) return;
+        ToHost(write: true);
+        _device.Dispose();
+        _device = null;
+        _backend = null;
+    }
+
     internal void EnsureCapacity(int count)
     {
-        if (count > _host.Length) Array.Resize(ref _host, count);
+        if (count <= _host.Length) return;
+        // Growing keeps the values, as on the host; the device copy is rebuilt on next use.
+        if (_device != null)
+        {
+            var backend = _backend!;
+            Detach();
+            Array.Resize(ref _host, count);
+            _backend = backend;
+            _device = backend.Allocate(count);
+            Head = MemoryHead.AtHost;
+            return;
+        }
+        Array.Resize(ref _host, count);
     }
+
+    private void Attach(IBackend backend)
+    {
+        Detach();
+        _backend = backend;
+        _device = backend.Allocate(Math.Max(_host.Length, 1));
+        Head = MemoryHead.AtHost;
+    }
+
+    private void ToHost(bool write)
+    {
+        if (Head == MemoryHead.AtDevice)
+        {
+            if (_host.Length > 0) _backend!.Download(new BufferView(_device!, 0, _host.Length), _host);
+            Head = MemoryHead.Synced;
+        }
+        if (write) Head = MemoryHead.AtHost;
+    }
+}
+
+/// <summary>Where a <see cref="BlobMemory"/>'s current values are (Caffe's SyncedMemory head).</summary>
+public enum MemoryHead
+{
+    /// <summary>Only the host array is current.</summary>
+    AtHost,
+    /// <summary>Only the device buffer is current.</summary>
+    AtDevice,
+    /// <summary>Both hold the same values.</summary>
+    Synced,
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Proto;
 
 namespace Engine.Core;
@@ -83,6 +84,22 @@ public abstract class Layer
         for (int i = 0; i < propagateDown.Count; i++)
             if (propagateDown[i]) throw Error($"cannot back-propagate to bottom \"{bottom[i].Name}\"");
     }
+
+    /// <summary>
+    /// Whether this layer, as configured, runs on a device backend (<see cref="ForwardOn"/> and
+    /// <see cref="BackwardOn"/>). A layer that does not runs its host code on a device net: its
+    /// blobs are brought to the host and back as it reads and writes them, so every net works on
+    /// every backend and a layer moves to the device when it gets its device code.
+    /// </summary>
+    public virtual bool RunsOnDevice => false;
+
+    /// <summary>Forward on <paramref name="backend"/>, through the blobs' <c>DataOn</c>/<c>MutableDataOn</c> views.</summary>
+    public virtual void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        throw new NotSupportedException($"layer \"{Name}\" ({Type}) has no device forward");
+
+    /// <summary>Backward on <paramref name="backend"/>, with the same contract as <see cref="Backward"/>.</summary>
+    public virtual void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom) =>
+        throw new NotSupportedException($"layer \"{Name}\" ({Type}) has no device backward");
 
     /// <summary>Bytes of scratch memory the layer holds besides its blobs (column buffers, prefetched
     /// batches), for the memory report of `engine time`.</summary>

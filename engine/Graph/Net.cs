@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Engine.Backends;
 using Engine.Core;
 using Engine.IO;
 using Engine.Proto;
@@ -287,12 +288,60 @@ public sealed partial class Net : IDisposable
 
     public float ForwardFromTo(int start, int end)
     {
-        for (int i = start; i <= end; i++)
-        {
-            _layers[i].Forward(_bottoms[i], _tops[i]);
-            if (DebugInfo) NetDebugInfo.Forward(this, i);
-        }
+        for (int i = start; i <= end; i++) ForwardLayer(i);
         return CurrentLoss();
+    }
+
+    /// <summary>Layer <paramref name="i"/>'s forward, on the net's backend when the layer runs there.</summary>
+    public void ForwardLayer(int i)
+    {
+        var layer = _layers[i];
+        if (Backend != null && layer.RunsOnDevice) layer.ForwardOn(Backend, _bottoms[i], _tops[i]);
+        else layer.Forward(_bottoms[i], _tops[i]);
+        if (DebugInfo) NetDebugInfo.Forward(this, i);
+    }
+
+    /// <summary>Layer <paramref name="i"/>'s backward (when the net needs it), on the net's backend when the layer runs there.</summary>
+    public void BackwardLayer(int i)
+    {
+        if (!_layerNeedBackward[i]) return;
+        var layer = _layers[i];
+        if (Backend != null && layer.RunsOnDevice) layer.BackwardOn(Backend, _tops[i], _bottomNeedBackward[i], _bottoms[i]);
+        else layer.Backward(_tops[i], _bottomNeedBackward[i], _bottoms[i]);
+        if (DebugInfo) NetDebugInfo.Backward(this, i);
+    }
+
+    /// <summary>
+    /// The device backend the net runs on (null: the CPU). Layers with device code
+    /// (<see cref="Layer.RunsOnDevice"/>) run there; the others run on the host, their blobs
+    /// copied over as they read them.
+    /// </summary>
+    public IBackend? Backend { get; private set; }
+
+    /// <summary>Run on <paramref name="backend"/> from now on (null: back to the CPU, every blob brought home).</summary>
+    public void UseBackend(IBackend? backend)
+    {
+        if (ReferenceEquals(backend, Backend)) return;
+        if (backend == null)
+            foreach (var m in AllMemory()) m.Detach();
+        Backend = backend;
+    }
+
+    /// <summary>The layers that run on the net's backend and those that fall back to the host.</summary>
+    public (List<Layer> device, List<Layer> host) DevicePlacement()
+    {
+        var device = _layers.Where(l => l.RunsOnDevice).ToList();
+        return (device, _layers.Where(l => !l.RunsOnDevice).ToList());
+    }
+
+    private IEnumerable<BlobMemory> AllMemory()
+    {
+        var seen = new HashSet<BlobMemory>(ReferenceEqualityComparer.Instance);
+        foreach (var b in _blobs.Concat(_layers.SelectMany(l => l.Blobs)))
+        {
+            if (seen.Add(b.DataMemory)) yield return b.DataMemory;
+            if (seen.Add(b.DiffMemory)) yield return b.DiffMemory;
+        }
     }
 
     /// <summary>The weighted loss of the last forward pass.</summary>
@@ -302,7 +351,7 @@ public sealed partial class Net : IDisposable
         foreach (var (blob, w) in _lossTops)
         {
             double s = 0;
-            foreach (var v in blob.Data) s += v;
+            foreach (var v in blob.ConstData) s += v;
             loss += w * s;
         }
         return (float)loss;
@@ -318,12 +367,7 @@ public sealed partial class Net : IDisposable
     public void BackwardFromTo(int start, int end)
     {
         SeedLossGradients();
-        for (int i = start; i >= end; i--)
-        {
-            if (!_layerNeedBackward[i]) continue;
-            _layers[i].Backward(_tops[i], _bottomNeedBackward[i], _bottoms[i]);
-            if (DebugInfo) NetDebugInfo.Backward(this, i);
-        }
+        for (int i = start; i >= end; i--) BackwardLayer(i);
     }
 
     /// <summary>Set each loss top's gradient to its loss weight, where backward starts.</summary>
@@ -348,7 +392,7 @@ public sealed partial class Net : IDisposable
     /// <summary>Zero the gradients of all learnable parameters.</summary>
     public void ClearParamDiffs()
     {
-        foreach (var p in _params) p.Blob.Diff.Clear();
+        foreach (var p in _params) p.Blob.ClearDiff();
     }
 
     /// <summary>

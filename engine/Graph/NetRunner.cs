@@ -39,7 +39,7 @@ public sealed partial class Net
         foreach (var name in wanted)
         {
             var blob = _blobsByName[name];
-            result[name] = (blob.Shape.ToArray(), blob.Data.ToArray());
+            result[name] = (blob.Shape.ToArray(), blob.ConstData.ToArray());
         }
         return result;
     }
@@ -84,9 +84,9 @@ public sealed partial class Net
         var loss = _blobsByName.TryGetValue(lossBlob, out var lb) ? lb
             : throw new EngineException($"net \"{Name}\": no blob named \"{lossBlob}\" to back-propagate from; blobs: {string.Join(", ", _blobs.Select(b => b.Name))}");
         int producer = ProducerOf(loss);
-        foreach (var b in _blobs) b.Diff.Clear();
+        foreach (var b in _blobs) b.ClearDiff();
         foreach (var layer in _layers)
-            foreach (var p in layer.Blobs) p.Diff.Clear();
+            foreach (var p in layer.Blobs) p.ClearDiff();
         loss.Diff.Fill(1f);
 
         var saved = _layers.Select(l => l.ParamPropagateDown).ToArray();
@@ -103,7 +103,8 @@ public sealed partial class Net
                 for (int p = 0; p < paramDown.Length; p++) paramDown[p] = layer.IsLearnable(p);
                 layer.ParamPropagateDown = paramDown;
                 if (!down.Any(d => d) && !paramDown.Any(d => d)) continue;
-                layer.Backward(_tops[i], down, _bottoms[i]);
+                if (Backend != null && layer.RunsOnDevice) layer.BackwardOn(Backend, _tops[i], down, _bottoms[i]);
+                else layer.Backward(_tops[i], down, _bottoms[i]);
                 if (DebugInfo) NetDebugInfo.Backward(this, i);
             }
         }

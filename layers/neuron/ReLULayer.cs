@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -16,6 +17,7 @@ public sealed class ReLULayer : NeuronLayer
 {
     private float _slope;
     private float[] _derivative = [];
+    private bool _inPlace;
 
     public ReLULayer(LayerParameter param) : base(param) { }
 
@@ -30,6 +32,7 @@ public sealed class ReLULayer : NeuronLayer
     public override void Reshape(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         base.Reshape(bottom, top);
+        _inPlace = InPlace(bottom, top);
         if (KeepsDerivative(bottom, top) && _derivative.Length < bottom[0].Count) _derivative = new float[bottom[0].Count];
     }
 
@@ -51,6 +54,19 @@ public sealed class ReLULayer : NeuronLayer
             TensorPrimitives.Multiply(dy, _derivative.AsSpan(0, dy.Length), dx);
         else
             MaskedGradient(bottom[0].Data, dy, _slope, dx);
+    }
+
+    // On a device the test for x > 0 reads the top in place, which keeps x's sign for a slope ≥ 0;
+    // a negative slope in place needs the kept derivative and stays on the host.
+    public override bool RunsOnDevice => !(_slope < 0 && _inPlace);
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.ReluForward(bottom[0].DataOn(backend), top[0].MutableDataOn(backend), _slope);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        backend.ReluBackward(bottom[0].DataOn(backend), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend), _slope);
     }
 
     /// <summary>y = x where x &gt; 0, slope·x elsewhere.</summary>

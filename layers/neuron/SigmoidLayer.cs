@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -33,5 +34,16 @@ public sealed class SigmoidLayer : NeuronLayer
             }
         }
         for (; i < y.Length; i++) dx[i] = dy[i] * y[i] * (1f - y[i]);
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.SigmoidForward(bottom[0].DataOn(backend), top[0].MutableDataOn(backend));
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        backend.SigmoidBackward(top[0].DataOn(backend), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend));
     }
 }

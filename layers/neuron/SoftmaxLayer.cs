@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Graph;
 using Engine.Proto;
@@ -53,6 +54,22 @@ public sealed class SoftmaxLayer : NeuronLayer, IStableGradientSoftmax
             return;
         }
         Jacobian(top[0].Data, top[0].Diff, bottom[0].Diff, _outer, _channels, _inner, _scratch);
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.SoftmaxForward(_outer, _channels, _inner, bottom[0].DataOn(backend), top[0].MutableDataOn(backend));
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        if (PassThrough)
+        {
+            if (!InPlace(bottom, top)) backend.Copy(top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend));
+            return;
+        }
+        backend.SoftmaxBackward(_outer, _channels, _inner, top[0].DataOn(backend), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend));
     }
 
     /// <summary>Grows <paramref name="scratch"/> to the 2·inner floats the kernels need.</summary>

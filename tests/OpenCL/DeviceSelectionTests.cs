@@ -115,12 +115,29 @@ public class DeviceSelectionTests
     }
 
     [Test]
-    public void GpuWithADeviceWarnsThatLayersStillRunOnTheCpu()
+    public void TimeOnTheDeviceNamesItAndSaysWhereEachLayerRuns()
     {
         var device = OpenCLTestDevice.Device;
-        var (code, stdout, stderr) = EngineRunner.Run("time", "--model", Path.Combine(TestContext.CurrentContext.TestDirectory, "missing.prototxt"), "-gpu", "0");
-        Assert.That(code, Is.EqualTo(1), "the model file is missing");
-        Assert.That(stderr, Does.Contain("missing.prototxt"));
-        Assert.That(stdout, Does.Contain($"--gpu 0 ({device.Platform}: {device.Name}): layers run on the CPU until the OpenCL layers land"));
+        var dir = Path.Combine(Path.GetTempPath(), "engine-gpu-time-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var model = Path.Combine(dir, "net.prototxt");
+            File.WriteAllText(model, """
+                name: "tiny"
+                layer { name: "data" type: "DummyData" top: "x" top: "label"
+                  dummy_data_param { shape { dim: 4 dim: 6 } shape { dim: 4 }
+                    data_filler { type: "gaussian" } data_filler { type: "constant" value: 1 } } }
+                layer { name: "relu" type: "ReLU" bottom: "x" top: "y" }
+                layer { name: "loss" type: "SoftmaxWithLoss" bottom: "y" bottom: "label" top: "loss" }
+                """);
+            var (code, stdout, stderr) = EngineRunner.Run("time", "--model", model, "-gpu", "0", "--iterations", "2");
+            Assert.That(code, Is.EqualTo(0), stderr);
+            Assert.That(stdout, Does.Contain($"Using --gpu 0 ({device.Platform}: {device.Name})"));
+            Assert.That(stdout, Does.Match(@"Net ""tiny"" \(Train\): \d+ of 3 layers on OpenCL: "));
+            Assert.That(stdout, Does.Contain("relu\tforward:"));
+            Assert.That(stdout, Does.Contain("Average Forward-Backward:"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
     }
 }
