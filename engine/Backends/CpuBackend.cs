@@ -8,7 +8,7 @@ namespace Engine.Backends;
 /// Every operation completes before it returns. The layers do not use it yet: it is the CPU side
 /// of the primitive set the layer refactor will write layers against (docs/opencl.md).
 /// </summary>
-public sealed class CpuBackend : IBackend
+public sealed partial class CpuBackend : IBackend
 {
     public string Name => "CPU";
 

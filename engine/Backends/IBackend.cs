@@ -13,7 +13,7 @@ namespace Engine.Backends;
 /// backend (<see cref="OpenCLBackend"/>) implements it with the kernels in engine/OpenCL/kernels.
 /// docs/opencl.md describes how layers and blobs will use it.
 /// </remarks>
-public interface IBackend : IDisposable
+public partial interface IBackend : IDisposable
 {
     /// <summary>What the backend runs on, for logs ("OpenCL: Portable Computing Language: pthread-…").</summary>
     string Name { get; }

@@ -6,7 +6,7 @@ namespace Engine.Backends;
 /// <see cref="IBackend"/> on one OpenCL device: the kernels of engine/OpenCL/kernels, four
 /// programs (gemm, im2col, elementwise, pooling) built on first use and cached on disk.
 /// </summary>
-public sealed class OpenCLBackend : IBackend
+public sealed partial class OpenCLBackend : IBackend
 {
     private readonly bool _ownsContext;
     private readonly int _tileM, _tileN, _threadsM, _threadsN;
@@ -35,7 +35,8 @@ public sealed class OpenCLBackend : IBackend
     public string Name => $"OpenCL: {Context.Device.Describe()}";
 
     /// <summary>Builds (or loads from the disk cache) every program now rather than on first use.</summary>
-    public IReadOnlyList<OpenCLProgram> Warm() => [Gemm(), Program("im2col"), Program("elementwise"), Program("pooling")];
+    public IReadOnlyList<OpenCLProgram> Warm() =>
+        KernelSources.Names.Order(StringComparer.Ordinal).Select(n => n == "gemm" ? Gemm() : Program(n)).ToList();
 
     private OpenCLProgram Gemm() => Context.Program("gemm", _gemmOptions);
     private OpenCLProgram Program(string name) => Context.Program(name);

@@ -73,7 +73,7 @@ public class RuntimeTests
     {
         Assert.That(KernelSources.Names, Is.SupersetOf(new[] { "gemm", "im2col", "elementwise", "pooling" }));
         var programs = Backend.Warm();
-        Assert.That(programs.Select(p => p.Name), Is.EqualTo(new[] { "gemm", "im2col", "elementwise", "pooling" }));
+        Assert.That(programs.Select(p => p.Name), Is.EqualTo(KernelSources.Names.Order(StringComparer.Ordinal)), "every embedded program");
         Assert.That(Backend.Warm(), Is.EqualTo(programs).AsCollection, "the same program objects the second time");
     }
 
