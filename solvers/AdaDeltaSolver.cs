@@ -1,3 +1,4 @@
+using Engine.Backends;
 using System.Numerics.Tensors;
 using Engine.Proto;
 
@@ -14,28 +15,11 @@ public class AdaDeltaSolver(SolverParameter param, string solverPath = "", bool 
 
     protected override int HistoryBlobsPerParam => 2;
 
-    protected override void ComputeUpdateValue(int index, float rate)
-    {
-        var p = TrainNet.LearnableParams[index];
-        float localRate = rate * p.LrMult;
-        float m = Param.Momentum, delta = Param.Delta;
-        var gradients = HistoryOf(index, 0).Data;
-        var updates = HistoryOf(index, 1).Data;
-        var diff = p.Blob.Diff;
-        var update = Scratch(index, 0);
-        var temp = Scratch(index, 1);
+    protected override void ComputeUpdateValue(int index, float rate) =>
+        UpdateRules.AdaDelta(TrainNet.LearnableParams[index].Blob.Diff, HistoryOf(index, 0).Data, HistoryOf(index, 1).Data,
+            Param.Momentum, Param.Delta, rate * TrainNet.LearnableParams[index].LrMult, Scratch(index, 0), Scratch(index, 1));
 
-        TensorPrimitives.Multiply(diff, diff, update);
-        TensorPrimitives.Multiply(update, 1 - m, update);
-        TensorPrimitives.MultiplyAdd(gradients, m, update, gradients);
-        TensorPrimitives.Add(updates, delta, update);
-        TensorPrimitives.Add(gradients, delta, temp);
-        TensorPrimitives.Divide(update, temp, update);
-        TensorPrimitives.Sqrt(update, update);
-        TensorPrimitives.Multiply(diff, update, diff);
-        TensorPrimitives.Multiply(diff, diff, update);
-        TensorPrimitives.Multiply(update, 1 - m, update);
-        TensorPrimitives.MultiplyAdd(updates, m, update, updates);
-        TensorPrimitives.Multiply(diff, localRate, diff);
-    }
+    protected override void ComputeUpdateValueOn(IBackend backend, int index, float rate) =>
+        backend.AdaDeltaUpdate(TrainNet.LearnableParams[index].Blob.MutableDiffOn(backend), HistoryOf(index, 0).MutableDataOn(backend),
+            HistoryOf(index, 1).MutableDataOn(backend), Param.Momentum, Param.Delta, rate * TrainNet.LearnableParams[index].LrMult);
 }

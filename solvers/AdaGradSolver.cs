@@ -1,3 +1,4 @@
+using Engine.Backends;
 using System.Numerics.Tensors;
 using Engine.Proto;
 
@@ -16,17 +17,10 @@ public class AdaGradSolver(SolverParameter param, string solverPath = "", bool q
             throw new EngineException($"{SourceName}: momentum cannot be used with AdaGrad (got momentum: {Param.Momentum}); remove `momentum` from the solver file or set it to 0");
     }
 
-    protected override void ComputeUpdateValue(int index, float rate)
-    {
-        var p = TrainNet.LearnableParams[index];
-        float localRate = rate * p.LrMult;
-        var history = History[index].Data;
-        var diff = p.Blob.Diff;
-        var update = Scratch(index);
-        TensorPrimitives.MultiplyAdd(diff, diff, history, history);
-        TensorPrimitives.Sqrt(history, update);
-        TensorPrimitives.Add(update, Param.Delta, update);
-        TensorPrimitives.Divide(diff, update, update);
-        TensorPrimitives.Multiply(update, localRate, diff);
-    }
+    protected override void ComputeUpdateValue(int index, float rate) =>
+        UpdateRules.AdaGrad(TrainNet.LearnableParams[index].Blob.Diff, History[index].Data, Param.Delta, rate * TrainNet.LearnableParams[index].LrMult, Scratch(index));
+
+    protected override void ComputeUpdateValueOn(IBackend backend, int index, float rate) =>
+        backend.AdaGradUpdate(TrainNet.LearnableParams[index].Blob.MutableDiffOn(backend), History[index].MutableDataOn(backend),
+            Param.Delta, rate * TrainNet.LearnableParams[index].LrMult);
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using System.Numerics.Tensors;
 using Engine.Proto;
 
@@ -15,26 +16,19 @@ public class AdamSolver(SolverParameter param, string solverPath = "", bool quie
 
     protected override int HistoryBlobsPerParam => 2;
 
-    protected override void ComputeUpdateValue(int index, float rate)
-    {
-        var p = TrainNet.LearnableParams[index];
-        float localRate = rate * p.LrMult;
-        float beta1 = Param.Momentum, beta2 = Param.Momentum2;
-        var m = HistoryOf(index, 0).Data;
-        var v = HistoryOf(index, 1).Data;
-        var diff = p.Blob.Diff;
-        var temp = Scratch(index);
-        int t = Iter + 1;
-        float correction = (float)(Math.Sqrt(1 - Math.Pow(beta2, t)) / (1 - Math.Pow(beta1, t)));
+    protected override void ComputeUpdateValue(int index, float rate) =>
+        UpdateRules.Adam(TrainNet.LearnableParams[index].Blob.Diff, HistoryOf(index, 0).Data, HistoryOf(index, 1).Data,
+            Param.Momentum, Param.Momentum2, Param.Delta, CorrectedRate(index, rate), Scratch(index));
 
-        TensorPrimitives.Multiply(diff, 1 - beta1, temp);
-        TensorPrimitives.MultiplyAdd(m, beta1, temp, m);
-        TensorPrimitives.Multiply(diff, diff, temp);
-        TensorPrimitives.Multiply(temp, 1 - beta2, temp);
-        TensorPrimitives.MultiplyAdd(v, beta2, temp, v);
-        TensorPrimitives.Sqrt(v, temp);
-        TensorPrimitives.Add(temp, Param.Delta, temp);
-        TensorPrimitives.Divide(m, temp, temp);
-        TensorPrimitives.Multiply(temp, localRate * correction, diff);
+    /// <summary>lr·lr_mult with Adam's bias correction √(1 − β2^t) / (1 − β1^t), t = iteration + 1.</summary>
+    private float CorrectedRate(int index, float rate)
+    {
+        int t = Iter + 1;
+        float correction = (float)(Math.Sqrt(1 - Math.Pow(Param.Momentum2, t)) / (1 - Math.Pow(Param.Momentum, t)));
+        return rate * TrainNet.LearnableParams[index].LrMult * correction;
     }
+
+    protected override void ComputeUpdateValueOn(IBackend backend, int index, float rate) =>
+        backend.AdamUpdate(TrainNet.LearnableParams[index].Blob.MutableDiffOn(backend), HistoryOf(index, 0).MutableDataOn(backend),
+            HistoryOf(index, 1).MutableDataOn(backend), Param.Momentum, Param.Momentum2, Param.Delta, CorrectedRate(index, rate));
 }

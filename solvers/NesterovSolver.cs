@@ -1,3 +1,4 @@
+using Engine.Backends;
 using System.Numerics.Tensors;
 using Engine.Proto;
 
@@ -11,19 +12,10 @@ public class NesterovSolver(SolverParameter param, string solverPath = "", bool 
 {
     public override string TypeName => "Nesterov";
 
-    protected override void ComputeUpdateValue(int index, float rate)
-    {
-        var p = TrainNet.LearnableParams[index];
-        float localRate = rate * p.LrMult;
-        float momentum = Param.Momentum;
-        var history = History[index].Data;
-        var diff = p.Blob.Diff;
-        var previous = Scratch(index);
-        history.CopyTo(previous);
-        TensorPrimitives.Multiply(history, momentum, history);
-        TensorPrimitives.MultiplyAdd(diff, localRate, history, history);
-        // step = (1 + momentum)·v' − momentum·v
-        TensorPrimitives.Multiply(previous, -momentum, previous);
-        TensorPrimitives.MultiplyAdd(history, 1 + momentum, previous, diff);
-    }
+    protected override void ComputeUpdateValue(int index, float rate) =>
+        UpdateRules.Nesterov(TrainNet.LearnableParams[index].Blob.Diff, History[index].Data, Param.Momentum, rate * TrainNet.LearnableParams[index].LrMult, Scratch(index));
+
+    protected override void ComputeUpdateValueOn(IBackend backend, int index, float rate) =>
+        backend.NesterovUpdate(TrainNet.LearnableParams[index].Blob.MutableDiffOn(backend), History[index].MutableDataOn(backend),
+            Param.Momentum, rate * TrainNet.LearnableParams[index].LrMult);
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using System.Numerics.Tensors;
 using Engine.Proto;
 
@@ -19,20 +20,10 @@ public class RMSPropSolver(SolverParameter param, string solverPath = "", bool q
             throw new EngineException($"{SourceName}: rms_decay should lie in [0, 1) for RMSProp, got {Param.RmsDecay}");
     }
 
-    protected override void ComputeUpdateValue(int index, float rate)
-    {
-        var p = TrainNet.LearnableParams[index];
-        float localRate = rate * p.LrMult;
-        float decay = Param.RmsDecay;
-        var history = History[index].Data;
-        var diff = p.Blob.Diff;
-        var update = Scratch(index);
-        TensorPrimitives.Multiply(diff, diff, update);
-        TensorPrimitives.Multiply(update, 1 - decay, update);
-        TensorPrimitives.MultiplyAdd(history, decay, update, history);
-        TensorPrimitives.Sqrt(history, update);
-        TensorPrimitives.Add(update, Param.Delta, update);
-        TensorPrimitives.Divide(diff, update, update);
-        TensorPrimitives.Multiply(update, localRate, diff);
-    }
+    protected override void ComputeUpdateValue(int index, float rate) =>
+        UpdateRules.RmsProp(TrainNet.LearnableParams[index].Blob.Diff, History[index].Data, Param.RmsDecay, Param.Delta, rate * TrainNet.LearnableParams[index].LrMult, Scratch(index));
+
+    protected override void ComputeUpdateValueOn(IBackend backend, int index, float rate) =>
+        backend.RmsPropUpdate(TrainNet.LearnableParams[index].Blob.MutableDiffOn(backend), History[index].MutableDataOn(backend),
+            Param.RmsDecay, Param.Delta, rate * TrainNet.LearnableParams[index].LrMult);
 }

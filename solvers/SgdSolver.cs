@@ -1,3 +1,4 @@
+using Engine.Backends;
 using System.Numerics.Tensors;
 using Engine.Proto;
 
@@ -11,14 +12,10 @@ public class SgdSolver(SolverParameter param, string solverPath = "", bool quiet
 {
     public override string TypeName => "SGD";
 
-    protected override void ComputeUpdateValue(int index, float rate)
-    {
-        var p = TrainNet.LearnableParams[index];
-        float localRate = rate * p.LrMult;
-        var history = History[index].Data;
-        var diff = p.Blob.Diff;
-        TensorPrimitives.Multiply(history, Param.Momentum, history);
-        TensorPrimitives.MultiplyAdd(diff, localRate, history, history);
-        history.CopyTo(diff);
-    }
+    protected override void ComputeUpdateValue(int index, float rate) =>
+        UpdateRules.Sgd(TrainNet.LearnableParams[index].Blob.Diff, History[index].Data, Param.Momentum, rate * TrainNet.LearnableParams[index].LrMult);
+
+    protected override void ComputeUpdateValueOn(IBackend backend, int index, float rate) =>
+        backend.SgdUpdate(TrainNet.LearnableParams[index].Blob.MutableDiffOn(backend), History[index].MutableDataOn(backend),
+            Param.Momentum, rate * TrainNet.LearnableParams[index].LrMult);
 }

@@ -97,11 +97,17 @@ public abstract class Solver : IDisposable
     /// <summary>One history blob per learnable parameter (momentum and the like), saved in snapshots.</summary>
     protected List<Blob> History { get; } = [];
 
+    /// <summary>The history blobs, for tests and tools.</summary>
+    internal IReadOnlyList<Blob> HistoryBlobs => History;
+
     /// <summary>The solver's name as `type` spells it.</summary>
     public abstract string TypeName { get; }
 
     /// <summary>Turn the (regularised) gradient of parameter <paramref name="index"/> into the step to subtract.</summary>
     protected abstract void ComputeUpdateValue(int index, float rate);
+
+    /// <summary><see cref="ComputeUpdateValue"/> on the train net's device, with the backend's fused update.</summary>
+    protected abstract void ComputeUpdateValueOn(Engine.Backends.IBackend backend, int index, float rate);
 
     /// <summary>Where snapshots go: PREFIX_iter_N.caffemodel / .solverstate.</summary>
     public string SnapshotPrefix
@@ -174,7 +180,7 @@ public abstract class Solver : IDisposable
             float loss = 0;
             for (int i = 0; i < Param.IterSize; i++) loss += TrainNet.ForwardBackward();
             loss /= Param.IterSize;
-            if (!float.IsFinite(loss) || !NetDebugInfo.ParamDiffsFinite(TrainNet)) Diverged(loss);
+            if (!float.IsFinite(loss) || !ParamDiffsFinite()) Diverged(loss);
             float smoothed = Smooth(loss, averageLoss);
             timedIters++;
 
@@ -184,7 +190,7 @@ public abstract class Solver : IDisposable
                 double secs = timer.Elapsed.TotalSeconds;
                 double rate = timedIters / Math.Max(secs, 1e-9);
                 Info($"Iteration {Iter} ({Log.Num(rate)} iter/s, {secs:F3}s/{timedIters} iters), loss = {Log.Num(smoothed)}");
-                PrintOutputs(TrainNet, "Train", TrainNet.Outputs.Select(b => b.Data.ToArray()).ToList());
+                PrintOutputs(TrainNet, "Train", TrainNet.Outputs.Select(b => b.ConstData.ToArray()).ToList());
                 var wait = TrainNet.DataWait;
                 if (HasDataLayer(TrainNet)) Info(DataWaitLine(Iter, (wait - waitMark).TotalSeconds, secs));
                 timer.Restart();
@@ -303,6 +309,11 @@ public abstract class Solver : IDisposable
     {
         float rate = _lastRate = LearningRate();
         if (Param.Display > 0 && Iter % Param.Display == 0) Info($"Iteration {Iter}, lr = {Log.Num(rate)}");
+        if (TrainNet.Backend is { } backend)
+        {
+            ApplyUpdateOn(backend, rate);
+            return;
+        }
         ClipGradients();
         var ps = TrainNet.LearnableParams;
         for (int i = 0; i < ps.Count; i++)
@@ -316,6 +327,63 @@ public abstract class Solver : IDisposable
         if (!StepsFinite()) DivergedInUpdate(rate);
         for (int i = 0; i < ps.Count; i++)
             if (ps[i].LrMult != 0) System.Numerics.Tensors.TensorPrimitives.Subtract(ps[i].Blob.Data, ps[i].Blob.Diff, ps[i].Blob.Data);
+    }
+
+    /// <summary>
+    /// <see cref="ApplyUpdate"/> on the train net's device: the same steps (clipping, iter_size,
+    /// decay, the rule, w −= step) with the backend's primitives, so weights, gradients and history
+    /// stay on the device; only the norms used by clipping and the finiteness checks come back.
+    /// </summary>
+    private void ApplyUpdateOn(Engine.Backends.IBackend backend, float rate)
+    {
+        var ps = TrainNet.LearnableParams;
+        if (Param.ClipGradients >= 0)
+        {
+            double sumsq = 0;
+            for (int i = 0; i < ps.Count; i++)
+                if (ps[i].LrMult != 0) sumsq += backend.Dot(ps[i].Blob.DiffOn(backend), ps[i].Blob.DiffOn(backend));
+            double norm = Math.Sqrt(sumsq);
+            if (norm > Param.ClipGradients)
+            {
+                float scale = (float)(Param.ClipGradients / norm);
+                Info($"Gradient clipping: scaling down gradients (L2 norm {Log.Num(norm)} > {Log.Num(Param.ClipGradients)}) by scale factor {Log.Num(scale)}");
+                for (int i = 0; i < ps.Count; i++)
+                    if (ps[i].LrMult != 0) backend.Scale(scale, ps[i].Blob.DiffOn(backend), ps[i].Blob.MutableDiffOn(backend));
+            }
+        }
+        for (int i = 0; i < ps.Count; i++)
+        {
+            if (ps[i].LrMult == 0) continue;
+            var blob = ps[i].Blob;
+            if (Param.IterSize > 1) backend.Scale(1f / Param.IterSize, blob.DiffOn(backend), blob.MutableDiffOn(backend));
+            float decay = Param.WeightDecay * ps[i].DecayMult;
+            if (decay != 0)
+            {
+                switch (Param.RegularizationType)
+                {
+                    case "L2": backend.Axpy(decay, blob.DataOn(backend), blob.MutableDiffOn(backend)); break;
+                    case "L1": backend.L1Decay(decay, blob.DataOn(backend), blob.MutableDiffOn(backend)); break;
+                    default: throw new EngineException($"solver: unknown regularization_type \"{Param.RegularizationType}\"; expected L2 or L1");
+                }
+            }
+            ComputeUpdateValueOn(backend, i, rate);
+        }
+        if (TrainNet.DebugInfo) NetDebugInfo.Update(TrainNet);
+        for (int i = 0; i < ps.Count; i++)
+            if (ps[i].LrMult != 0 && ps[i].Blob.Count > 0 && !float.IsFinite((float)backend.Dot(ps[i].Blob.DiffOn(backend), ps[i].Blob.DiffOn(backend))))
+                DivergedInUpdate(rate);
+        for (int i = 0; i < ps.Count; i++)
+            if (ps[i].LrMult != 0) backend.Axpy(-1f, ps[i].Blob.DiffOn(backend), ps[i].Blob.MutableDataOn(backend));
+    }
+
+    /// <summary>Every learnable gradient is finite (on a device: its sum of squares, computed there).</summary>
+    private bool ParamDiffsFinite()
+    {
+        if (TrainNet.Backend is not { } backend) return NetDebugInfo.ParamDiffsFinite(TrainNet);
+        var ps = TrainNet.LearnableParams;
+        for (int i = 0; i < ps.Count; i++)
+            if (ps[i].Blob.Count > 0 && !double.IsFinite(backend.Dot(ps[i].Blob.DiffOn(backend), ps[i].Blob.DiffOn(backend)))) return false;
+        return true;
     }
 
     private void ClipGradients()

@@ -222,6 +222,7 @@ public sealed partial class OpenCLBackend : IBackend
 
     public void Dispose()
     {
+        _partials?.Dispose();
         if (_ownsContext) Context.Dispose();
     }
 }
