@@ -241,6 +241,7 @@ public sealed class BlobMemory
     private float[] _host = [];
     private IBackend? _backend;
     private IBackendBuffer? _device;
+    private IDisposable? _upload;   // an upload in flight from _host (UploadAsync)
 
     /// <summary>Which copy holds the current values.</summary>
     public MemoryHead Head { get; private set; } = MemoryHead.AtHost;
@@ -287,6 +288,27 @@ public sealed class BlobMemory
         return new BufferView(_device!, 0, count);
     }
 
+    /// <summary>
+    /// Starts copying the first <paramref name="count"/> host values to <paramref name="backend"/>
+    /// without waiting (a data layer's batch, while the host goes on enqueuing the layers); the
+    /// next host access waits for it. Nothing happens when the device copy is already current.
+    /// </summary>
+    public void UploadAsync(IBackend backend, int count)
+    {
+        if (!ReferenceEquals(backend, _backend)) Attach(backend);
+        if (Head != MemoryHead.AtHost) return;
+        WaitUpload();
+        _upload = backend.UploadAsync(_host, 0, Math.Min(count, _host.Length), new BufferView(_device!, 0, Math.Min(count, _host.Length)));
+        Head = MemoryHead.Synced;
+    }
+
+    private void WaitUpload()
+    {
+        if (_upload == null) return;
+        _upload.Dispose();
+        _upload = null;
+    }
+
     /// <summary>Every value set to zero on the side that is current (no transfer).</summary>
     public void Clear(int count)
     {
@@ -301,6 +323,7 @@ public sealed class BlobMemory
     {
         if (_device == null) return;
         ToHost(write: true);
+        WaitUpload();
         _device.Dispose();
         _device = null;
         _backend = null;
@@ -333,6 +356,7 @@ public sealed class BlobMemory
 
     private void ToHost(bool write)
     {
+        WaitUpload();
         if (Head == MemoryHead.AtDevice)
         {
             if (_host.Length > 0) _backend!.Download(new BufferView(_device!, 0, _host.Length), _host);

@@ -297,7 +297,14 @@ public sealed partial class Net : IDisposable
     {
         var layer = _layers[i];
         if (Backend != null && layer.RunsOnDevice) layer.ForwardOn(Backend, _bottoms[i], _tops[i]);
-        else layer.Forward(_bottoms[i], _tops[i]);
+        else
+        {
+            layer.Forward(_bottoms[i], _tops[i]);
+            // A data layer's batch starts for the device at once; the host goes on enqueuing
+            // the layers, which the stream orders after the copy.
+            if (Backend != null && _bottoms[i].Length == 0)
+                foreach (var top in _tops[i]) top.DataMemory.UploadAsync(Backend, (int)top.Count);
+        }
         if (DebugInfo) NetDebugInfo.Forward(this, i);
     }
 
