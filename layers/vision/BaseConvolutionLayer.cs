@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Cpu;
 using Engine.Proto;
@@ -375,6 +376,145 @@ public abstract class BaseConvolutionLayer : Layer
             var bottomDiff = job.Bottom[i].Diff.Slice(n * _bottomSize, _bottomSize);
             if (Reverse) GemmForward(topDiff, bottomDiff, colBuffer);
             else GemmBackward(topDiff, bottomDiff, colBuffer);
+        }
+    }
+
+    // ---- device ------------------------------------------------------------------------------
+    // The same pieces through IBackend, one image at a time: im2col/col2im into the calling
+    // thread's shared column buffer (DeviceScratch) and one GEMM per image and group; the bias
+    // with two GEMMs against a vector of ones for the whole batch. The N-D path stays on the host.
+
+    /// <summary>2-D convolutions (and deconvolutions) run on a device; N-D ones (spatial axes ≠ 2, force_nd_im2col) on the host.</summary>
+    public override bool RunsOnDevice => !_nd;
+
+    /// <summary>The 2-D window over one image of the convolution's image side.</summary>
+    private ConvWindow Window => new(Channels: _convIn, Height: _imgH, Width: _imgW, KernelH: Geo.KernelH, KernelW: Geo.KernelW,
+        PadH: Geo.PadH, PadW: Geo.PadW, StrideH: Geo.StrideH, StrideW: Geo.StrideW, DilationH: Geo.DilationH, DilationW: Geo.DilationW);
+
+    /// <summary>Floats of scratch a call needs: the columns (none for 1×1) and, for the bias, one image of the top side.</summary>
+    private int DeviceScratchCount => Math.Max(_is1x1 ? 0 : _colSize, _biasTerm ? _topSize : 0);
+
+    /// <summary>Column side (conv-out × colSpatial) = W · im2col(image), on the device; overwrites <paramref name="output"/>.</summary>
+    private void GemmForwardOn(IBackend backend, BufferView weights, BufferView image, BufferView output, BufferView scratch)
+    {
+        var col = image;
+        if (!_is1x1)
+        {
+            col = scratch.Slice(0, _colSize);
+            backend.Im2Col(Window, image, col);
+        }
+        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
+        for (int g = 0; g < _group; g++)
+            backend.Gemm(false, false, _outPerGroup, _colSpatial, _kernelDim, 1f, weights.Slice(g * wGroup, wGroup), _kernelDim,
+                col.Slice(g * cGroup, cGroup), _colSpatial, 0f, output.Slice(g * oGroup, oGroup), _colSpatial);
+    }
+
+    /// <summary>Image = col2im(Wᵀ · column side), on the device; overwrites <paramref name="image"/>.</summary>
+    private void GemmBackwardOn(IBackend backend, BufferView weights, BufferView output, BufferView image, BufferView scratch)
+    {
+        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
+        var target = _is1x1 ? image : scratch.Slice(0, _colSize);
+        for (int g = 0; g < _group; g++)
+            backend.Gemm(true, false, _kernelDim, _colSpatial, _outPerGroup, 1f, weights.Slice(g * wGroup, wGroup), _kernelDim,
+                output.Slice(g * oGroup, oGroup), _colSpatial, 0f, target.Slice(g * cGroup, cGroup), _colSpatial);
+        if (!_is1x1) backend.Col2Im(Window, target, image);
+    }
+
+    /// <summary>weightDiff += column side · im2col(image)ᵀ, on the device.</summary>
+    private void GemmWeightOn(IBackend backend, BufferView image, BufferView output, BufferView weightDiff, BufferView scratch)
+    {
+        var col = image;
+        if (!_is1x1)
+        {
+            col = scratch.Slice(0, _colSize);
+            backend.Im2Col(Window, image, col);
+        }
+        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
+        for (int g = 0; g < _group; g++)
+            backend.Gemm(false, true, _outPerGroup, _kernelDim, _colSpatial, 1f, output.Slice(g * oGroup, oGroup), _colSpatial,
+                col.Slice(g * cGroup, cGroup), _colSpatial, 1f, weightDiff.Slice(g * wGroup, wGroup), _kernelDim);
+    }
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (_num == 0) return;
+        var shared = DeviceScratch.For(backend);
+        var scratch = shared.Scratch(DeviceScratchCount);
+        var weights = Blobs[0].DataOn(backend);
+        for (int i = 0; i < bottom.Count; i++)
+        {
+            var input = bottom[i].DataOn(backend);
+            var output = top[i].MutableDataOn(backend);
+            for (int n = 0; n < _num; n++)
+            {
+                var x = input.Slice(n * _bottomSize, _bottomSize);
+                var y = output.Slice(n * _topSize, _topSize);
+                if (Reverse) GemmBackwardOn(backend, weights, x, y, scratch);
+                else GemmForwardOn(backend, weights, x, y, scratch);
+            }
+        }
+        if (_biasTerm)
+        {
+            // One image's bias plane (numOutput × spatial) = bias · 1ᵀ, then for every top
+            // (num × topSize) += 1 (num × 1) · plane (1 × topSize): one GEMM per top, not one per image.
+            var ones = shared.Ones(Math.Max(_num, _topSpatial));
+            var plane = scratch.Slice(0, _topSize);
+            backend.Gemm(false, false, _numOutput, _topSpatial, 1, 1f, Blobs[1].DataOn(backend), 1,
+                ones.Slice(0, _topSpatial), _topSpatial, 0f, plane, _topSpatial);
+            for (int i = 0; i < top.Count; i++)
+                backend.Gemm(false, false, _num, _topSize, 1, 1f, ones.Slice(0, _num), 1, plane, _topSize,
+                    1f, top[i].MutableDataOn(backend), _topSize);
+        }
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        bool needWeight = ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
+        bool needBias = _biasTerm && ParamPropagateDown.Length > 1 && ParamPropagateDown[1];
+        bool anyBottom = false;
+        for (int i = 0; i < propagateDown.Count; i++) anyBottom |= propagateDown[i];
+        if (_num == 0 || (!needWeight && !needBias && !anyBottom)) return;
+        var shared = DeviceScratch.For(backend);
+        var scratch = shared.Scratch(DeviceScratchCount);
+
+        if (needBias)
+        {
+            // Σ over images of every top's gradient (1 × topSize) = 1ᵀ · topDiff, then
+            // biasDiff += that (numOutput × spatial) · 1 (spatial × 1).
+            var ones = shared.Ones(Math.Max(_num, _topSpatial));
+            var sum = scratch.Slice(0, _topSize);
+            for (int i = 0; i < top.Count; i++)
+                backend.Gemm(false, false, 1, _topSize, _num, 1f, ones.Slice(0, _num), _num, top[i].DiffOn(backend), _topSize,
+                    i == 0 ? 0f : 1f, sum, _topSize);
+            backend.Gemm(false, false, _numOutput, 1, _topSpatial, 1f, sum, _topSpatial, ones.Slice(0, _topSpatial), 1,
+                1f, Blobs[1].MutableDiffOn(backend), 1);
+        }
+        if (!needWeight && !anyBottom) return;
+
+        var weights = Blobs[0].DataOn(backend);
+        var weightDiff = needWeight ? Blobs[0].MutableDiffOn(backend) : default;
+        for (int i = 0; i < bottom.Count; i++)
+        {
+            if (!needWeight && !propagateDown[i]) continue;
+            var topDiff = top[i].DiffOn(backend);
+            var bottomData = needWeight ? bottom[i].DataOn(backend) : default;
+            var bottomDiff = propagateDown[i] ? bottom[i].MutableDiffOn(backend) : default;
+            for (int n = 0; n < _num; n++)
+            {
+                var dy = topDiff.Slice(n * _topSize, _topSize);
+                if (needWeight)
+                {
+                    var x = bottomData.Slice(n * _bottomSize, _bottomSize);
+                    if (Reverse) GemmWeightOn(backend, dy, x, weightDiff, scratch);
+                    else GemmWeightOn(backend, x, dy, weightDiff, scratch);
+                }
+                if (propagateDown[i])
+                {
+                    var dx = bottomDiff.Slice(n * _bottomSize, _bottomSize);
+                    if (Reverse) GemmForwardOn(backend, weights, dy, dx, scratch);
+                    else GemmBackwardOn(backend, weights, dy, dx, scratch);
+                }
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Cpu;
 using Engine.Proto;
@@ -91,5 +92,32 @@ public sealed class Im2colLayer(LayerParameter param) : Layer(param)
                 Im2Col.Backward(columns, _channels, _image[1], _image[2], _geo.KernelH, _geo.KernelW,
                     _geo.PadH, _geo.PadW, _geo.StrideH, _geo.StrideW, _geo.DilationH, _geo.DilationW, image);
         }
+    }
+
+    // ---- device: one Im2Col / Col2Im per image; the N-D window stays on the host --------------
+
+    public override bool RunsOnDevice => !_useNd;
+
+    private ConvWindow Window => new(Channels: _channels, Height: _image[1], Width: _image[2], KernelH: _geo.KernelH, KernelW: _geo.KernelW,
+        PadH: _geo.PadH, PadW: _geo.PadW, StrideH: _geo.StrideH, StrideW: _geo.StrideW, DilationH: _geo.DilationH, DilationW: _geo.DilationW);
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (_num == 0) return;
+        var window = Window;
+        var input = bottom[0].DataOn(backend);
+        var output = top[0].MutableDataOn(backend);
+        for (int n = 0; n < _num; n++)
+            backend.Im2Col(window, input.Slice(n * _inSize, _inSize), output.Slice(n * _outSize, _outSize));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0] || _num == 0) return;
+        var window = Window;
+        var columns = top[0].DiffOn(backend);
+        var image = bottom[0].MutableDiffOn(backend);
+        for (int n = 0; n < _num; n++)
+            backend.Col2Im(window, columns.Slice(n * _outSize, _outSize), image.Slice(n * _inSize, _inSize));
     }
 }

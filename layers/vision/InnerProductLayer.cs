@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Cpu;
 using Engine.Proto;
@@ -88,5 +89,45 @@ public sealed class InnerProductLayer : Layer
             Blas.Sgemv(true, _m, _numOutput, 1f, topDiff, _ones.AsSpan(0, _m), 1f, Blobs[1].Diff);
         if (propagateDown[0])
             Blas.Sgemm(false, _transpose, _m, _k, _numOutput, 1f, topDiff, Blobs[0].Data, 0f, bottom[0].Diff);
+    }
+
+    // ---- device: the same GEMMs through IBackend, the bias against the shared ones vector ----
+
+    public override bool RunsOnDevice => true;
+
+    /// <summary>Row stride of W as stored: num_output×K, or K×num_output with transpose.</summary>
+    private int WeightStride => _transpose ? _numOutput : _k;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (_m == 0) return;
+        var output = top[0].MutableDataOn(backend);
+        backend.Gemm(false, !_transpose, _m, _numOutput, _k, 1f, bottom[0].DataOn(backend), _k, Blobs[0].DataOn(backend), WeightStride,
+            0f, output, _numOutput);
+        if (_biasTerm)
+            backend.Gemm(false, false, _m, _numOutput, 1, 1f, DeviceScratch.For(backend).Ones(_m), 1, Blobs[1].DataOn(backend), _numOutput,
+                1f, output, _numOutput);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (_m == 0) return;
+        var topDiff = top[0].DiffOn(backend);
+        if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
+        {
+            var input = bottom[0].DataOn(backend);
+            var weightDiff = Blobs[0].MutableDiffOn(backend);
+            if (_transpose)
+                backend.Gemm(true, false, _k, _numOutput, _m, 1f, input, _k, topDiff, _numOutput, 1f, weightDiff, _numOutput);
+            else
+                backend.Gemm(true, false, _numOutput, _k, _m, 1f, topDiff, _numOutput, input, _k, 1f, weightDiff, _k);
+        }
+        // biasDiff (1 × num_output) += 1ᵀ (1 × M) · topDiff (M × num_output).
+        if (_biasTerm && ParamPropagateDown.Length > 1 && ParamPropagateDown[1])
+            backend.Gemm(false, false, 1, _numOutput, _m, 1f, DeviceScratch.For(backend).Ones(_m), _m, topDiff, _numOutput,
+                1f, Blobs[1].MutableDiffOn(backend), _numOutput);
+        if (propagateDown[0])
+            backend.Gemm(false, _transpose, _m, _k, _numOutput, 1f, topDiff, _numOutput, Blobs[0].DataOn(backend), WeightStride,
+                0f, bottom[0].MutableDiffOn(backend), _k);
     }
 }
