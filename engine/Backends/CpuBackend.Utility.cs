@@ -21,7 +21,7 @@ public sealed partial class CpuBackend
             }
     }
 
-    public void Div(BufferView a, BufferView b, BufferView y)
+    public void Divide(BufferView a, BufferView b, BufferView y)
     {
         Same(a.Count, b.Count, y.Count);
         TensorPrimitives.Divide(Span(a), Span(b), Span(y));

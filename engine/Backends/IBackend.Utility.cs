@@ -19,7 +19,7 @@ public partial interface IBackend
         BufferView destination, int dstBlock, int dstRow, bool accumulate = false);
 
     /// <summary>y = a / b, elementwise (y may be an input).</summary>
-    void Div(BufferView a, BufferView b, BufferView y);
+    void Divide(BufferView a, BufferView b, BufferView y);
 
     /// <summary>
     /// One step of Eltwise MAX over bottoms x_0, x_1, …. <paramref name="index"/> 1:

@@ -17,7 +17,7 @@ public sealed partial class OpenCLBackend
             Buf(destination), destination.Offset, dstBlock, dstRow, accumulate ? 1 : 0);
     }
 
-    public void Div(BufferView a, BufferView b, BufferView y)
+    public void Divide(BufferView a, BufferView b, BufferView y)
     {
         int n = Same(a, b, y);
         Utility("div_map", n, n, Buf(a), a.Offset, Buf(b), b.Offset, Buf(y), y.Offset);

@@ -122,7 +122,7 @@ public sealed class EltwiseLayer : Layer
         }
     }
 
-    // SUM is Scale + Axpy, PROD is Mul (and Div without stable_prod_grad); MAX keeps its argmax
+    // SUM is Scale + Axpy, PROD is Mul (and Divide without stable_prod_grad); MAX keeps its argmax
     // (bottom indices as floats) in a device buffer for backward.
     private readonly UtilityScratch _deviceArgmax = new();
 
@@ -174,7 +174,7 @@ public sealed class EltwiseLayer : Layer
                             first = false;
                         }
                     }
-                    else backend.Div(top[0].DataOn(backend), bottom[i].DataOn(backend), dx);
+                    else backend.Divide(top[0].DataOn(backend), bottom[i].DataOn(backend), dx);
                     backend.Mul(dx, dy, dx);
                     break;
                 case Op.Sum:
