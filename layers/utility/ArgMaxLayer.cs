@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -103,4 +104,16 @@ public sealed class ArgMaxLayer : Layer
                 }
             }
     }
+
+    // One work-item per searched line (TopK). Per item without an axis the top holds the k
+    // indices, then (out_max_val) the k values; along an axis it holds one or the other.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.TopK(_outer, _dim, _inner, _topK, bottom[0].DataOn(backend), top[0].MutableDataOn(backend),
+            writeIndices: !_hasAxis || !_outMaxVal, writeValues: _outMaxVal);
+
+    // No gradient: the same check as the host's (an error when one is asked for).
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom) =>
+        Backward(top, propagateDown, bottom);
 }

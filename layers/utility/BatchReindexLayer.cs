@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -63,5 +64,25 @@ public sealed class BatchReindexLayer : Layer
             var row = dx.Slice(Index(idx, k, data, index) * inner, inner);
             System.Numerics.Tensors.TensorPrimitives.Add(row, dy.Slice(k * inner, inner), row);
         }
+    }
+
+    // The indices are read on the device (GatherRows / ScatterAddRows), so they are not checked
+    // there: an index that is not an integer in [0, N) gives a NaN row forward and is skipped
+    // backward, where the host code throws.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Blob data = bottom[0], index = bottom[1];
+        backend.GatherRows(data.Dim(0), (int)data.CountFrom(1), data.DataOn(backend), index.DataOn(backend), top[0].MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown[1]) throw Error($"cannot back-propagate to the indices \"{bottom[1].Name}\"");
+        if (!propagateDown[0]) return;
+        Blob data = bottom[0], index = bottom[1];
+        backend.ScatterAddRows(data.Dim(0), (int)data.CountFrom(1), index.DataOn(backend), top[0].DiffOn(backend),
+            data.MutableDiffOn(backend), accumulate: false);
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -112,6 +113,60 @@ public sealed class ConcatLayer : Layer
                     Span<float> dx = b.Diff;
                     for (int n = 0; n < outer; n++) dy.Slice(n * topInner + offset, inner).CopyTo(dx.Slice(n * inner, inner));
                 }
+                offset += inner;
+            }
+        }
+    }
+
+    // Each bottom is an outer × inner block written at its offset in rows of topInner: one
+    // strided block copy per bottom. A single bottom per top is shared (no copy).
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (_group == 1)
+        {
+            for (int g = 0; g < top.Count; g++) bottom[g].DataOn(backend);
+            return;
+        }
+        for (int g = 0; g < top.Count; g++)
+        {
+            var t = top[g];
+            int axis = _axes[g];
+            var y = t.MutableDataOn(backend);
+            if (t.Count == 0) continue;
+            int outer = (int)t.CountRange(0, axis), topInner = (int)t.CountFrom(axis);
+            int offset = 0;
+            for (int i = g * _group; i < (g + 1) * _group; i++)
+            {
+                int inner = (int)bottom[i].CountFrom(axis);
+                backend.CopyBlocks(1, outer, inner, bottom[i].DataOn(backend), 0, inner, y.Slice(offset, y.Count - offset), 0, topInner);
+                offset += inner;
+            }
+        }
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (_group == 1)
+        {
+            for (int g = 0; g < top.Count; g++)
+                if (propagateDown[g]) bottom[g].DiffOn(backend);
+            return;
+        }
+        for (int g = 0; g < top.Count; g++)
+        {
+            var t = top[g];
+            int axis = _axes[g];
+            var dy = t.DiffOn(backend);
+            if (t.Count == 0) continue;
+            int outer = (int)t.CountRange(0, axis), topInner = (int)t.CountFrom(axis);
+            int offset = 0;
+            for (int i = g * _group; i < (g + 1) * _group; i++)
+            {
+                int inner = (int)bottom[i].CountFrom(axis);
+                if (propagateDown[i])
+                    backend.CopyBlocks(1, outer, inner, dy.Slice(offset, dy.Count - offset), 0, topInner, bottom[i].MutableDiffOn(backend), 0, inner);
                 offset += inner;
             }
         }

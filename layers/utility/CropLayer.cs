@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -91,6 +92,60 @@ public sealed class CropLayer : Layer
             else topSpan.Slice((int)dst, row).CopyTo(bottomSpan.Slice((int)src, row));
             int axis = n - 2;
             while (axis >= 0 && ++_index[axis] == t.Dim(axis)) _index[axis--] = 0;
+            if (axis < 0) return;
+        }
+    }
+
+    // On a device the window is copied with strided block copies over the top's axes: adjacent
+    // axes that are contiguous in both blobs merge into one, the last three go to one CopyBlocks
+    // call and any earlier ones (only when several leading axes are cropped) are looped over here.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        DeviceCopy(backend, bottom[0].DataOn(backend), top[0].MutableDataOn(backend), top[0], toTop: true);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        var dx = bottom[0].MutableDiffOn(backend);
+        backend.Fill(dx, 0f);
+        DeviceCopy(backend, dx, dy, top[0], toTop: false);
+    }
+
+    private void DeviceCopy(IBackend backend, BufferView bottomView, BufferView topView, Blob t, bool toTop)
+    {
+        if (t.Count == 0) return;
+        // (size, bottom stride, top stride) per merged axis, and where the window starts in bottom 0.
+        var axes = new List<(int Size, int Bottom, int Top)>();
+        long start = 0;
+        for (int i = 0; i < t.NumAxes; i++)
+        {
+            start += _offsets[i] * _bottomStrides[i];
+            int size = t.Dim(i), bs = (int)_bottomStrides[i], ts = (int)_topStrides[i];
+            if (axes.Count > 0 && axes[^1].Bottom == (long)size * bs && axes[^1].Top == (long)size * ts)
+                axes[^1] = (axes[^1].Size * size, bs, ts);
+            else
+                axes.Add((size, bs, ts));
+        }
+        while (axes.Count < 3) axes.Insert(0, (1, 0, 0));
+        int lead = axes.Count - 3;
+        var (blocks, rows, cols) = (axes[lead].Size, axes[lead + 1].Size, axes[lead + 2].Size);
+        var index = new int[lead];
+        while (true)
+        {
+            long b = start, tp = 0;
+            for (int i = 0; i < lead; i++)
+            {
+                b += (long)index[i] * axes[i].Bottom;
+                tp += (long)index[i] * axes[i].Top;
+            }
+            var bv = bottomView.Slice((int)b, bottomView.Count - (int)b);
+            var tv = topView.Slice((int)tp, topView.Count - (int)tp);
+            if (toTop) backend.CopyBlocks(blocks, rows, cols, bv, axes[lead].Bottom, axes[lead + 1].Bottom, tv, axes[lead].Top, axes[lead + 1].Top);
+            else backend.CopyBlocks(blocks, rows, cols, tv, axes[lead].Top, axes[lead + 1].Top, bv, axes[lead].Bottom, axes[lead + 1].Bottom);
+            int axis = lead - 1;
+            while (axis >= 0 && ++index[axis] == axes[axis].Size) index[axis--] = 0;
             if (axis < 0) return;
         }
     }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 using Op = Engine.Proto.EltwiseParameter.Types.EltwiseOp;
@@ -117,6 +118,72 @@ public sealed class EltwiseLayer : Layer
                         for (int k = 0; k < dy.Length; k++) dx[k] = arg[k] == i ? dy[k] : 0f;
                         break;
                     }
+            }
+        }
+    }
+
+    // SUM is Scale + Axpy, PROD is Mul (and Divide without stable_prod_grad); MAX keeps its argmax
+    // (bottom indices as floats) in a device buffer for backward.
+    private readonly UtilityScratch _deviceArgmax = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var y = top[0].MutableDataOn(backend);
+        switch (_op)
+        {
+            case Op.Prod:
+                backend.Mul(bottom[0].DataOn(backend), bottom[1].DataOn(backend), y);
+                for (int i = 2; i < bottom.Count; i++) backend.Mul(y, bottom[i].DataOn(backend), y);
+                break;
+            case Op.Sum:
+                backend.Scale(_coeff[0], bottom[0].DataOn(backend), y);
+                for (int i = 1; i < bottom.Count; i++) backend.Axpy(_coeff[i], bottom[i].DataOn(backend), y);
+                break;
+            case Op.Max:
+                {
+                    var arg = _deviceArgmax.Get(backend, y.Count);
+                    backend.MaxArgForward(bottom[0].DataOn(backend), bottom[1].DataOn(backend), 1, y, arg);
+                    for (int i = 2; i < bottom.Count; i++) backend.MaxArgForward(y, bottom[i].DataOn(backend), i, y, arg);
+                    break;
+                }
+            default:
+                throw Error($"unknown eltwise_param.operation {(int)_op}");
+        }
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        var dy = top[0].DiffOn(backend);
+        for (int i = 0; i < bottom.Count; i++)
+        {
+            if (!propagateDown[i]) continue;
+            var dx = bottom[i].MutableDiffOn(backend);
+            switch (_op)
+            {
+                case Op.Prod:
+                    if (_stableProd)
+                    {
+                        bool first = true;
+                        for (int j = 0; j < bottom.Count; j++)
+                        {
+                            if (j == i) continue;
+                            if (first) backend.Copy(bottom[j].DataOn(backend), dx);
+                            else backend.Mul(dx, bottom[j].DataOn(backend), dx);
+                            first = false;
+                        }
+                    }
+                    else backend.Divide(top[0].DataOn(backend), bottom[i].DataOn(backend), dx);
+                    backend.Mul(dx, dy, dx);
+                    break;
+                case Op.Sum:
+                    if (_coeff[i] == 1f) backend.Copy(dy, dx);
+                    else backend.Scale(_coeff[i], dy, dx);
+                    break;
+                case Op.Max:
+                    backend.MaxArgBackward(_deviceArgmax.Get(backend, dy.Count), i, dy, dx);
+                    break;
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -86,5 +87,40 @@ public sealed class EmbedLayer : Layer
             Span<float> db = Blobs[1].Diff;
             for (int i = 0; i < _m; i++) TensorPrimitives.Add(db, dy.Slice(i * _numOutput, _numOutput), db);
         }
+    }
+
+    // Forward gathers the weight rows the indices name (GatherRows) and adds the bias with a
+    // rank-1 product (a ones column times the bias row); backward adds the top rows to the weight
+    // rows they came from (ScatterAddRows, accumulating) and sums them into the bias (ones·dy).
+    // The indices are read on the device and not checked there: one that is not an integer in
+    // [0, input_dim) gives a NaN row forward and adds nothing backward, where the host throws.
+    private readonly UtilityScratch _deviceOnes = new();
+
+    public override bool RunsOnDevice => true;
+
+    private BufferView Ones(IBackend backend)
+    {
+        var ones = _deviceOnes.Get(backend, _m, out bool fresh);
+        // Filled when allocated; a larger _m later allocates (and fills) again.
+        if (fresh) backend.Fill(ones, 1f);
+        return ones;
+    }
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var y = top[0].MutableDataOn(backend);
+        backend.GatherRows(_inputDim, _numOutput, Blobs[0].DataOn(backend), bottom[0].DataOn(backend), y);
+        if (_biasTerm && _m > 0)
+            backend.Gemm(false, false, _m, _numOutput, 1, 1f, Ones(backend), 1, Blobs[1].DataOn(backend), _numOutput, 1f, y, _numOutput);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown.Count > 0 && propagateDown[0]) throw Error($"cannot back-propagate to the indices \"{bottom[0].Name}\"");
+        var dy = top[0].DiffOn(backend);
+        if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
+            backend.ScatterAddRows(_inputDim, _numOutput, bottom[0].DataOn(backend), dy, Blobs[0].MutableDiffOn(backend), accumulate: true);
+        if (_biasTerm && ParamPropagateDown.Length > 1 && ParamPropagateDown[1] && _m > 0)
+            backend.Gemm(true, false, _numOutput, 1, _m, 1f, dy, _numOutput, Ones(backend), 1, 1f, Blobs[1].MutableDiffOn(backend), 1);
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -15,6 +16,7 @@ public sealed class FilterLayer : Layer
 {
     private int[] _kept = [];
     private int _count;
+    private bool _keptOnDevice;
 
     public FilterLayer(LayerParameter param) : base(param) { }
 
@@ -54,8 +56,10 @@ public sealed class FilterLayer : Layer
 
     private void Select(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> s = bottom[^1].Data;
+        // Read-only access: on a device net the selector's device copy stays current.
+        ReadOnlySpan<float> s = bottom[^1].ConstData;
         _count = 0;
+        _keptOnDevice = false;
         for (int i = 0; i < s.Length; i++) if (s[i] != 0) _kept[_count++] = i;
         for (int i = 0; i < top.Count; i++)
         {
@@ -91,6 +95,46 @@ public sealed class FilterLayer : Layer
             ReadOnlySpan<float> dy = top[i].Diff;
             dx.Clear();
             for (int k = 0; k < _count; k++) dy.Slice(k * inner, inner).CopyTo(dx.Slice(_kept[k] * inner, inner));
+        }
+    }
+
+    // The selection depends on the selector's values, so it is made on the host, as in Caffe: the
+    // selector is read there (a small download when it lives on the device), the kept item
+    // numbers are uploaded, and the items are gathered and scattered back on the device.
+    private readonly UtilityScratch _deviceKept = new();
+
+    public override bool RunsOnDevice => true;
+
+    private BufferView Kept(IBackend backend)
+    {
+        var kept = _deviceKept.Get(backend, _count, out bool fresh);
+        if (fresh || !_keptOnDevice)
+        {
+            var values = new float[_count];
+            for (int k = 0; k < _count; k++) values[k] = _kept[k];
+            if (_count > 0) backend.Upload(values, kept);
+            _keptOnDevice = true;
+        }
+        return kept;
+    }
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Select(bottom, top);
+        var kept = Kept(backend);
+        for (int i = 0; i < top.Count; i++)
+            backend.GatherRows(bottom[i].Dim(0), (int)bottom[i].CountFrom(1), bottom[i].DataOn(backend), kept, top[i].MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown[^1]) throw Error($"cannot back-propagate to the selector \"{bottom[^1].Name}\"");
+        var kept = Kept(backend);
+        for (int i = 0; i < top.Count; i++)
+        {
+            if (!propagateDown[i]) continue;
+            backend.ScatterAddRows(bottom[i].Dim(0), (int)bottom[i].CountFrom(1), kept, top[i].DiffOn(backend),
+                bottom[i].MutableDiffOn(backend), accumulate: false);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -42,5 +43,19 @@ public sealed class ParameterLayer : Layer
         if (ParamPropagateDown.Length == 0 || !ParamPropagateDown[0]) return;
         Span<float> d = Blobs[0].Diff;
         TensorPrimitives.Add(d, top[0].Diff, d);
+    }
+
+    // The top shares the blob's data (and its device buffer); backward adds on the device.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        Blobs[0].DataOn(backend);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (ParamPropagateDown.Length == 0 || !ParamPropagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        var d = Blobs[0].MutableDiffOn(backend);
+        backend.Add(d, dy, d);
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 using Op = Engine.Proto.ReductionParameter.Types.ReductionOp;
@@ -89,5 +90,20 @@ public sealed class ReductionLayer : Layer
                     break;
             }
         }
+    }
+
+    public override bool RunsOnDevice => true;
+
+    private RowReduction DeviceOp => _op switch { Op.Asum => RowReduction.Asum, Op.Sumsq => RowReduction.Sumsq, _ => RowReduction.Sum };
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.ReduceRows(DeviceOp, _num, _dim, Scale, bottom[0].DataOn(backend), top[0].MutableDataOn(backend));
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var x = bottom[0].DataOn(backend);
+        var dy = top[0].DiffOn(backend);
+        backend.ReduceRowsBackward(DeviceOp, _num, _dim, Scale, x, dy, bottom[0].MutableDiffOn(backend));
     }
 }

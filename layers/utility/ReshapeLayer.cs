@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -83,4 +84,16 @@ public sealed class ReshapeLayer : Layer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) { }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom) { }
+
+    // The top shares the bottom's data and gradient, so their device buffer too (no copy): the
+    // device code only makes sure the values are on the device.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        bottom[0].DataOn(backend);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown[0]) bottom[0].DiffOn(backend);
+    }
 }

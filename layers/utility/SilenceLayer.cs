@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -23,5 +24,15 @@ public sealed class SilenceLayer : Layer
     {
         for (int i = 0; i < bottom.Count; i++)
             if (propagateDown[i]) bottom[i].Diff.Clear();
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) { }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        for (int i = 0; i < bottom.Count; i++)
+            if (propagateDown[i]) backend.Fill(bottom[i].MutableDiffOn(backend), 0f);
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -105,6 +106,47 @@ public sealed class SliceLayer : Layer
             ReadOnlySpan<float> dy = top[t].Diff;
             int inner = _sizes[t] * unit;
             for (int n = 0; n < outer; n++) dy.Slice(n * inner, inner).CopyTo(dx.Slice(n * bottomInner + offset, inner));
+            offset += inner;
+        }
+    }
+
+    // Each top is an outer × inner block read at its offset from rows of bottomInner: one strided
+    // block copy per top. A single top is shared (no copy).
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var b = bottom[0];
+        var x = b.DataOn(backend);
+        if (top.Count == 1) return;
+        int outer = (int)b.CountRange(0, _axis), bottomInner = (int)b.CountFrom(_axis), unit = (int)b.CountFrom(_axis + 1);
+        int offset = 0;
+        for (int t = 0; t < top.Count; t++)
+        {
+            int inner = _sizes[t] * unit;
+            if (b.Count == 0) { top[t].MutableDataOn(backend); continue; }
+            backend.CopyBlocks(1, outer, inner, x.Slice(offset, x.Count - offset), 0, bottomInner, top[t].MutableDataOn(backend), 0, inner);
+            offset += inner;
+        }
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var b = bottom[0];
+        if (top.Count == 1)
+        {
+            b.DiffOn(backend);
+            return;
+        }
+        var dx = b.MutableDiffOn(backend);
+        if (b.Count == 0) return;
+        int outer = (int)b.CountRange(0, _axis), bottomInner = (int)b.CountFrom(_axis), unit = (int)b.CountFrom(_axis + 1);
+        int offset = 0;
+        for (int t = 0; t < top.Count; t++)
+        {
+            int inner = _sizes[t] * unit;
+            backend.CopyBlocks(1, outer, inner, top[t].DiffOn(backend), 0, inner, dx.Slice(offset, dx.Count - offset), 0, bottomInner);
             offset += inner;
         }
     }

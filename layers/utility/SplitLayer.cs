@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -40,5 +41,25 @@ public sealed class SplitLayer : Layer
         }
         TensorPrimitives.Add(top[0].Diff, top[1].Diff, dx);
         for (int t = 2; t < top.Count; t++) TensorPrimitives.Add(dx, top[t].Diff, dx);
+    }
+
+    // The tops share the bottom's data (and so its device buffer): forward only makes sure the
+    // data is on the device; backward sums the tops' gradients there.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        bottom[0].DataOn(backend);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dx = bottom[0].MutableDiffOn(backend);
+        if (top.Count == 1)
+        {
+            backend.Copy(top[0].DiffOn(backend), dx);
+            return;
+        }
+        backend.Add(top[0].DiffOn(backend), top[1].DiffOn(backend), dx);
+        for (int t = 2; t < top.Count; t++) backend.Add(dx, top[t].DiffOn(backend), dx);
     }
 }

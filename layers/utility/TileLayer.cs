@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -64,5 +65,24 @@ public sealed class TileLayer : Layer
             dy.Slice(n * _tiles * _inner, _inner).CopyTo(block);
             for (int t = 1; t < _tiles; t++) TensorPrimitives.Add(block, dy.Slice((n * _tiles + t) * _inner, _inner), block);
         }
+    }
+
+    // Forward: one block copy whose source row stride is 0 (each outer block repeated `tiles`
+    // times). Backward: the first copy's gradient, then the others added in order, as the host.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.CopyBlocks(_outer, _tiles, _inner, bottom[0].DataOn(backend), _inner, 0,
+            top[0].MutableDataOn(backend), _tiles * _inner, _inner);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        var dx = bottom[0].MutableDiffOn(backend);
+        if (dy.Count == 0) return;
+        for (int t = 0; t < _tiles; t++)
+            backend.CopyBlocks(_outer, 1, _inner, dy.Slice(t * _inner, dy.Count - t * _inner), _tiles * _inner, 0,
+                dx, _inner, 0, accumulate: t > 0);
     }
 }
