@@ -60,12 +60,12 @@ __kernel void loss_reduce(const int n, __global const float* losses, const int l
     sumL[t] = s;
     sumC[t] = sc;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int half = size / 2; half > 0; half >>= 1)
+    for (int stride = size / 2; stride > 0; stride >>= 1)
     {
-        if (t < half)
+        if (t < stride)
         {
-            sumL[t] += sumL[t + half];
-            sumC[t] += sumC[t + half];
+            sumL[t] += sumL[t + stride];
+            sumC[t] += sumC[t + stride];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
