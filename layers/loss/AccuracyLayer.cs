@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -89,5 +90,22 @@ public sealed class AccuracyLayer : Layer
         top[0].Data[0] = count == 0 ? 0f : (float)hits / count;
         if (perClass)
             for (int c = 0; c < _channels; c++) classHits[c] = classCount[c] == 0 ? 0f : classHits[c] / classCount[c];
+    }
+
+    // ---- device code: per-position hits and counts, one reduction, per-class sums ----------
+
+    private readonly LossScratch _scratch = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        int positions = _outer * _inner;
+        BufferView hits = _scratch.Losses(backend, positions), counts = _scratch.Counts(backend, positions);
+        var labels = bottom[1].DataOn(backend);
+        backend.AccuracyForward(_outer, _channels, _inner, _topK, bottom[0].DataOn(backend), labels, _hasIgnore ? _ignore : null, hits, counts);
+        // hits / max(1, count) is the host's "0 when nothing counts".
+        backend.LossReduce(hits, counts, 0f, top[0].MutableDataOn(backend), _scratch.Normalizer(backend));
+        if (top.Count > 1) backend.AccuracyPerClass(_channels, labels, hits, counts, top[1].MutableDataOn(backend));
     }
 }

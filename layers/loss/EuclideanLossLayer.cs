@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -72,5 +73,31 @@ public sealed class EuclideanLossLayer : Layer
         for (int i = 0; i < 2; i++)
             if (propagateDown[i])
                 System.Numerics.Tensors.TensorPrimitives.Multiply(_grad.Data, i == 0 ? scale : -scale, bottom[i].Diff);
+    }
+
+    // ---- device code: per-element losses and gradient, one reduction over N ----------------
+
+    private readonly LossScratch _scratch = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Blob a = bottom[0];
+        var weights = LossWeighting.None;
+        if (bottom.Count > 2)
+            weights = new(bottom[2].DataOn(backend), bottom[2].Count == a.Count ? LossWeightKind.Element : LossWeightKind.Channel, Channels(a), Inner(a), null);
+        var losses = _scratch.Losses(backend, (int)a.Count);
+        backend.EuclideanForward(a.DataOn(backend), bottom[1].DataOn(backend), weights, losses, _grad.MutableDataOn(backend));
+        backend.LossReduce(losses, null, a.Dim(0), top[0].MutableDataOn(backend), _scratch.Normalizer(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown.Count > 2 && propagateDown[2])
+            throw Error($"cannot back-propagate to the weights \"{bottom[2].Name}\" (bottom 2)");
+        for (int i = 0; i < 2; i++)
+            if (propagateDown[i])
+                backend.LossScale(i == 0 ? 1f : -1f, _grad.DataOn(backend), top[0].DiffOn(backend), _scratch.Normalizer(backend), bottom[i].MutableDiffOn(backend));
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -89,5 +90,28 @@ public sealed class HingeLossLayer : Layer
             throw Error($"cannot back-propagate to the labels \"{bottom[1].Name}\" (bottom 1)");
         if (!propagateDown[0]) return;
         System.Numerics.Tensors.TensorPrimitives.Multiply(_grad.Data, top[0].Diff[0] / bottom[0].Dim(0), bottom[0].Diff);
+    }
+
+    // ---- device code: per-score losses and gradient, one reduction over N ------------------
+
+    private readonly LossScratch _scratch = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Blob x = bottom[0];
+        int n = x.Dim(0), dim = (int)(x.Count / n);
+        var losses = _scratch.Losses(backend, (int)x.Count);
+        backend.HingeForward(n, dim, x.DataOn(backend), bottom[1].DataOn(backend), _l2, losses, _grad.MutableDataOn(backend));
+        backend.LossReduce(losses, null, n, top[0].MutableDataOn(backend), _scratch.Normalizer(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown.Count > 1 && propagateDown[1])
+            throw Error($"cannot back-propagate to the labels \"{bottom[1].Name}\" (bottom 1)");
+        if (!propagateDown[0]) return;
+        backend.LossScale(1f, _grad.DataOn(backend), top[0].DiffOn(backend), _scratch.Normalizer(backend), bottom[0].MutableDiffOn(backend));
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.IO;
 using Engine.Proto;
@@ -131,5 +132,28 @@ public sealed class InfogainLossLayer : LabelLossLayer
             if (propagateDown[i]) throw Error($"cannot back-propagate to {(i == 1 ? "the labels" : "the infogain matrix")} \"{bottom[i].Name}\" (bottom {i})");
         if (!propagateDown[0]) return;
         System.Numerics.Tensors.TensorPrimitives.Multiply(_grad.Data, GradientScale(top[0]), bottom[0].Diff);
+    }
+
+    // ---- device code: softmax, per-position loss and gradient, one reduction ----------------
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var prob = _prob.MutableDataOn(backend);
+        backend.SoftmaxForward(Outer, Channels, Inner, bottom[0].DataOn(backend), prob);
+        int positions = Outer * Inner;
+        BufferView losses = Scratch.Losses(backend, positions), counts = Scratch.Counts(backend, positions);
+        backend.InfogainForward(Outer, Channels, Inner, prob, bottom[1].DataOn(backend), IgnoreOrNull, H(bottom).DataOn(backend),
+            Scratch.ClassWeights(backend, ClassWeights), losses, counts, _grad.MutableDataOn(backend));
+        ReduceOn(backend, losses, counts, top[0]);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        for (int i = 1; i < propagateDown.Count; i++)
+            if (propagateDown[i]) throw Error($"cannot back-propagate to {(i == 1 ? "the labels" : "the infogain matrix")} \"{bottom[i].Name}\" (bottom {i})");
+        if (!propagateDown[0]) return;
+        backend.LossScale(1f, _grad.DataOn(backend), top[0].DiffOn(backend), Scratch.Normalizer(backend), bottom[0].MutableDiffOn(backend));
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -211,6 +212,24 @@ public abstract class LabelLossLayer : Layer
             if ((buffer[k] = LabelAt(labels, k)) >= 0) valid++;
         ValidCount = valid;
         return buffer;
+    }
+
+    // ---- device code -----------------------------------------------------------------------
+
+    /// <summary>The device scratch (losses, counts, normaliser, class weights) of <see cref="Layer.ForwardOn"/>.</summary>
+    internal LossScratch Scratch { get; } = new();
+
+    /// <summary>The ignore_label for the device primitives (null without one).</summary>
+    protected int? IgnoreOrNull => HasIgnoreLabel ? IgnoreLabel : null;
+
+    /// <summary>
+    /// top[0] = Σ losses / normaliser on the backend, the normaliser (left for backward) counted
+    /// from <paramref name="counts"/> for VALID and fixed by the shape otherwise.
+    /// </summary>
+    protected void ReduceOn(IBackend backend, BufferView losses, BufferView counts, Blob top)
+    {
+        bool valid = Normalization == LossParameter.Types.NormalizationMode.Valid;
+        backend.LossReduce(losses, valid ? (BufferView?)counts : null, valid ? 0f : Normalizer(0), top.MutableDataOn(backend), Scratch.Normalizer(backend));
     }
 
     /// <summary>Rejects a gradient request for the labels.</summary>

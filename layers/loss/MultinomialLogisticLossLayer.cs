@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -68,5 +69,31 @@ public sealed class MultinomialLogisticLossLayer : Layer
             int at = i * dim + Label(bottom[1], i, dim);
             diff[at] = scale / Math.Max(p[at], LogThreshold);
         }
+    }
+
+    // ---- device code: per-item log loss, one reduction over N; the log gradient -------------
+
+    private readonly LossScratch _scratch = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Blob prob = bottom[0];
+        int n = prob.Dim(0), dim = (int)(prob.Count / n);
+        BufferView losses = _scratch.Losses(backend, n), counts = _scratch.Counts(backend, n);
+        backend.NllForward(n, dim, 1, prob.DataOn(backend), bottom[1].DataOn(backend), null, LogThreshold, LossWeighting.None, losses, counts);
+        backend.LossReduce(losses, null, n, top[0].MutableDataOn(backend), _scratch.Normalizer(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown.Count > 1 && propagateDown[1])
+            throw Error($"cannot back-propagate to the labels \"{bottom[1].Name}\" (bottom 1)");
+        if (!propagateDown[0]) return;
+        Blob prob = bottom[0];
+        int n = prob.Dim(0), dim = (int)(prob.Count / n);
+        backend.NllBackward(n, dim, 1, prob.DataOn(backend), bottom[1].DataOn(backend), null, LogThreshold, LossWeighting.None,
+            top[0].DiffOn(backend), _scratch.Normalizer(backend), prob.MutableDiffOn(backend));
     }
 }

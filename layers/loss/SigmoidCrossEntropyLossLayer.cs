@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -82,5 +83,30 @@ public sealed class SigmoidCrossEntropyLossLayer : LabelLossLayer
             if (propagateDown[i]) throw Error($"cannot back-propagate to {(i == 1 ? "the targets" : "the weights")} \"{bottom[i].Name}\" (bottom {i})");
         if (!propagateDown[0]) return;
         System.Numerics.Tensors.TensorPrimitives.Multiply(_grad.Data, GradientScale(top[0]), bottom[0].Diff);
+    }
+
+    // ---- device code: per-element losses, counts and gradient, one reduction ---------------
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Blob x = bottom[0];
+        int n = (int)x.Count;
+        var cw = Scratch.ClassWeights(backend, ClassWeights);
+        var weights = bottom.Count > 2
+            ? new LossWeighting(bottom[2].DataOn(backend), bottom[2].Count == x.Count ? LossWeightKind.Element : LossWeightKind.Channel, Channels, Inner, cw)
+            : new LossWeighting(null, LossWeightKind.None, Channels, Inner, cw);
+        BufferView losses = Scratch.Losses(backend, n), counts = Scratch.Counts(backend, n);
+        backend.SigmoidCrossEntropyForward(x.DataOn(backend), bottom[1].DataOn(backend), IgnoreOrNull, weights, losses, counts, _grad.MutableDataOn(backend));
+        ReduceOn(backend, losses, counts, top[0]);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        for (int i = 1; i < propagateDown.Count; i++)
+            if (propagateDown[i]) throw Error($"cannot back-propagate to {(i == 1 ? "the targets" : "the weights")} \"{bottom[i].Name}\" (bottom {i})");
+        if (!propagateDown[0]) return;
+        backend.LossScale(1f, _grad.DataOn(backend), top[0].DiffOn(backend), Scratch.Normalizer(backend), bottom[0].MutableDiffOn(backend));
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -86,5 +87,29 @@ public sealed class SmoothL1LossLayer : Layer
         for (int i = 0; i < 2; i++)
             if (propagateDown[i])
                 System.Numerics.Tensors.TensorPrimitives.Multiply(_grad.Data, i == 0 ? scale : -scale, bottom[i].Diff);
+    }
+
+    // ---- device code: per-element losses and gradient, one reduction over N ----------------
+
+    private readonly LossScratch _scratch = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        Blob a = bottom[0];
+        BufferView? inside = bottom.Count > 2 ? bottom[2].DataOn(backend) : (BufferView?)null, outside = bottom.Count > 3 ? bottom[3].DataOn(backend) : (BufferView?)null;
+        var losses = _scratch.Losses(backend, (int)a.Count);
+        backend.SmoothL1Forward(a.DataOn(backend), bottom[1].DataOn(backend), inside, outside, _sigma, losses, _grad.MutableDataOn(backend));
+        backend.LossReduce(losses, null, a.Dim(0), top[0].MutableDataOn(backend), _scratch.Normalizer(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        for (int i = 2; i < propagateDown.Count; i++)
+            if (propagateDown[i]) throw Error($"cannot back-propagate to the weights \"{bottom[i].Name}\" (bottom {i})");
+        for (int i = 0; i < 2; i++)
+            if (propagateDown[i])
+                backend.LossScale(i == 0 ? 1f : -1f, _grad.DataOn(backend), top[0].DiffOn(backend), _scratch.Normalizer(backend), bottom[i].MutableDiffOn(backend));
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -58,5 +59,38 @@ public sealed class SoftmaxWithLossLayer : LabelLossLayer
             throw Error($"cannot back-propagate to the weights \"{bottom[2].Name}\" (bottom 2)");
         if (!propagateDown[0]) return;
         FusedGradient(_prob.Data, bottom[1].Data, bottom[0].Diff, GradientScale(top[0]), Weights(bottom));
+    }
+
+    // ---- device code: softmax, per-position log loss, one reduction; the fused gradient ----
+
+    public override bool RunsOnDevice => true;
+
+    /// <summary>The weights on the backend: class_weight and the optional third bottom (per element or per class, as <see cref="Weights"/> reads it).</summary>
+    private LossWeighting WeightingOn(IBackend backend, IReadOnlyList<Blob> bottom)
+    {
+        var cw = Scratch.ClassWeights(backend, ClassWeights);
+        if (bottom.Count < 3) return new(null, LossWeightKind.None, Channels, Inner, cw);
+        var kind = bottom[2].Count == bottom[0].Count ? LossWeightKind.Element : LossWeightKind.Channel;
+        return new(bottom[2].DataOn(backend), kind, Channels, Inner, cw);
+    }
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var prob = _prob.MutableDataOn(backend);
+        backend.SoftmaxForward(Outer, Channels, Inner, bottom[0].DataOn(backend), prob);
+        int positions = Outer * Inner;
+        BufferView losses = Scratch.Losses(backend, positions), counts = Scratch.Counts(backend, positions);
+        backend.NllForward(Outer, Channels, Inner, prob, bottom[1].DataOn(backend), IgnoreOrNull, FltMin, WeightingOn(backend, bottom), losses, counts);
+        ReduceOn(backend, losses, counts, top[0]);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        CheckNoLabelGradient(propagateDown, bottom);
+        if (propagateDown.Count > 2 && propagateDown[2])
+            throw Error($"cannot back-propagate to the weights \"{bottom[2].Name}\" (bottom 2)");
+        if (!propagateDown[0]) return;
+        backend.SoftmaxLossBackward(Outer, Channels, Inner, _prob.DataOn(backend), bottom[1].DataOn(backend), IgnoreOrNull,
+            WeightingOn(backend, bottom), top[0].DiffOn(backend), Scratch.Normalizer(backend), bottom[0].MutableDiffOn(backend));
     }
 }
