@@ -178,7 +178,7 @@ __kernel void threshold_forward(const int n, const float threshold, __global con
 
 // PReLU over outer x channels x dim: the slope of element i is a[(i / dim) % channels], or a[0]
 // when shared.
-inline int prelu_channel(const int i, const int channels, const int dim, const int shared)
+int prelu_channel(const int i, const int channels, const int dim, const int shared)
 {
     return shared ? 0 : (i / dim) % channels;
 }
@@ -231,9 +231,9 @@ __kernel void prelu_slope_gradient(const int outer, const int channels, const in
     }
     partial[lid] = sum;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int half = size / 2; half > 0; half /= 2)
+    for (int stride = size / 2; stride > 0; stride /= 2)
     {
-        if (lid < half) partial[lid] += partial[lid + half];
+        if (lid < stride) partial[lid] += partial[lid + stride];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lid == 0) da[daOff + c] += partial[0];
