@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -22,9 +23,23 @@ public sealed class AbsValLayer : NeuronLayer
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> x = bottom[0].Data;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        Span<float> dx = bottom[0].Diff;
+        Gradient(bottom[0].Data, top[0].Diff, bottom[0].Diff);
+    }
+
+    /// <summary>dx = sign(x)·dy (0 at x = 0).</summary>
+    internal static void Gradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
         for (int i = 0; i < x.Length; i++) dx[i] = x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0f;
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.AbsForward(bottom[0].DataOn(backend), top[0].MutableDataOn(backend));
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        backend.AbsBackward(bottom[0].DataOn(backend), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend));
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -35,4 +36,13 @@ public sealed class ActivationLayer : NeuronLayer
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom) =>
         _inner.Backward(top, propagateDown, bottom);
+
+    // The inner layer decides whether (and how) this configuration runs on a device.
+    public override bool RunsOnDevice => _inner.RunsOnDevice;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        _inner.ForwardOn(backend, bottom, top);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom) =>
+        _inner.BackwardOn(backend, top, propagateDown, bottom);
 }

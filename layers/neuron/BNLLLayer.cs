@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -25,8 +26,19 @@ public sealed class BNLLLayer : NeuronLayer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         ReadOnlySpan<float> x = bottom[0].Data;
-        Span<float> y = top[0].Data;
-        var t = _work.AsSpan(0, x.Length);
+        Compute(x, top[0].Data, _work.AsSpan(0, x.Length));
+    }
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        ReadOnlySpan<float> y = top[0].Data;
+        Gradient(y, top[0].Diff, bottom[0].Diff, _work.AsSpan(0, y.Length));
+    }
+
+    /// <summary>y = max(x, 0) + log(1 + e^−|x|), with a scratch t of x's length (y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, Span<float> y, Span<float> t)
+    {
         TensorPrimitives.Abs(x, t);
         TensorPrimitives.Negate(t, t);
         TensorPrimitives.Exp(t, t);
@@ -35,17 +47,23 @@ public sealed class BNLLLayer : NeuronLayer
         TensorPrimitives.Add(y, t, y);
     }
 
-    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    /// <summary>dx = dy − dy·e^−y (σ(x) = 1 − e^−y), with a scratch t of y's length.</summary>
+    internal static void Gradient(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, Span<float> t)
     {
-        if (!propagateDown[0]) return;
-        ReadOnlySpan<float> y = top[0].Data;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        Span<float> dx = bottom[0].Diff;
-        var t = _work.AsSpan(0, y.Length);
-        // σ(x) = 1 − e^−y; dx = dy − dy·e^−y.
         TensorPrimitives.Negate(y, t);
         TensorPrimitives.Exp(t, t);
         TensorPrimitives.Multiply(dy, t, t);
         TensorPrimitives.Subtract(dy, t, dx);
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.BnllForward(bottom[0].DataOn(backend), top[0].MutableDataOn(backend));
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        backend.BnllBackward(top[0].DataOn(backend), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend));
     }
 }

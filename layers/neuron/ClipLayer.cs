@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -34,10 +35,8 @@ public sealed class ClipLayer : NeuronLayer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         ReadOnlySpan<float> x = bottom[0].Data;
-        if (InPlace(bottom, top)) Mask(x, _mask.AsSpan(0, x.Length));
-        Span<float> y = top[0].Data;
-        TensorPrimitives.Max(x, _min, y);
-        TensorPrimitives.Min(y, _max, y);
+        if (InPlace(bottom, top)) Mask(x, _min, _max, _mask.AsSpan(0, x.Length));
+        Clamp(x, _min, _max, top[0].Data);
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
@@ -49,13 +48,47 @@ public sealed class ClipLayer : NeuronLayer
             TensorPrimitives.Multiply(top[0].Diff, _mask.AsSpan(0, dx.Length), dx);
             return;
         }
-        ReadOnlySpan<float> x = bottom[0].Data;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        for (int i = 0; i < x.Length; i++) dx[i] = x[i] >= _min && x[i] <= _max ? dy[i] : 0f;
+        Gradient(bottom[0].Data, top[0].Diff, _min, _max, dx);
     }
 
-    private void Mask(ReadOnlySpan<float> x, Span<float> mask)
+    /// <summary>y = min(max(x, min), max) (y may be x).</summary>
+    internal static void Clamp(ReadOnlySpan<float> x, float min, float max, Span<float> y)
     {
-        for (int i = 0; i < x.Length; i++) mask[i] = x[i] >= _min && x[i] <= _max ? 1f : 0f;
+        TensorPrimitives.Max(x, min, y);
+        TensorPrimitives.Min(y, max, y);
+    }
+
+    /// <summary>dx = dy where min ≤ x ≤ max, 0 elsewhere.</summary>
+    internal static void Gradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, float min, float max, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++) dx[i] = x[i] >= min && x[i] <= max ? dy[i] : 0f;
+    }
+
+    /// <summary>mask = 1 where min ≤ x ≤ max, 0 elsewhere.</summary>
+    internal static void Mask(ReadOnlySpan<float> x, float min, float max, Span<float> mask)
+    {
+        for (int i = 0; i < x.Length; i++) mask[i] = x[i] >= min && x[i] <= max ? 1f : 0f;
+    }
+
+    // On a device in place the mask is kept in a device buffer, as the host keeps it in _mask.
+    private readonly NeuronDeviceBuffer _deviceMask = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        BufferView? mask = InPlace(bottom, top) ? _deviceMask.On(backend, x.Count) : (BufferView?)null;
+        backend.ClipForward(x, top[0].MutableDataOn(backend), _min, _max, mask);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        if (InPlace(bottom, top))
+            backend.Mul(dy, _deviceMask.On(backend, dy.Count), bottom[0].MutableDiffOn(backend));
+        else
+            backend.ClipBackward(bottom[0].DataOn(backend), dy, bottom[0].MutableDiffOn(backend), _min, _max);
     }
 }

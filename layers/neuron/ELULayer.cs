@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -21,24 +22,41 @@ public sealed class ELULayer : NeuronLayer
         if (!float.IsFinite(_alpha) || _alpha < 0) throw Error($"elu_param.alpha must be finite and ≥ 0, got {_alpha}");
     }
 
-    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
-    {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        Span<float> y = top[0].Data;
-        for (int i = 0; i < x.Length; i++)
-        {
-            float v = x[i];
-            y[i] = v > 0 ? v : _alpha * (MathF.Exp(v) - 1f);
-        }
-    }
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        Compute(bottom[0].Data, _alpha, top[0].Data);
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> x = bottom[0].Data;
-        ReadOnlySpan<float> y = top[0].Data;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        Span<float> dx = bottom[0].Diff;
-        for (int i = 0; i < x.Length; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * (y[i] + _alpha);
+        Gradient(bottom[0].Data, top[0].Data, top[0].Diff, _alpha, bottom[0].Diff);
+    }
+
+    /// <summary>y = x where x &gt; 0, α(eˣ − 1) elsewhere (y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, float alpha, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = x[i];
+            y[i] = v > 0 ? v : alpha * (MathF.Exp(v) - 1f);
+        }
+    }
+
+    /// <summary>dx = dy where x &gt; 0, dy·(y + α) elsewhere.</summary>
+    internal static void Gradient(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float alpha, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * (y[i] + alpha);
+    }
+
+    // In place the bottom holds y, which has x's sign (α ≥ 0), so the device code is the host's.
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.EluForward(bottom[0].DataOn(backend), top[0].MutableDataOn(backend), _alpha);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        backend.EluBackward(bottom[0].DataOn(backend), top[0].DataOn(backend), top[0].DiffOn(backend),
+            bottom[0].MutableDiffOn(backend), _alpha);
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -24,23 +25,42 @@ public sealed class ExpLayer : NeuronLayer
         _outerScale = p.Shift == 0f ? 1f : (float)Math.Exp(logBase * p.Shift);
     }
 
-    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
-    {
-        Span<float> y = top[0].Data;
-        if (_innerScale == 1f) TensorPrimitives.Exp(bottom[0].Data, y);
-        else
-        {
-            TensorPrimitives.Multiply(bottom[0].Data, _innerScale, y);
-            TensorPrimitives.Exp(y, y);
-        }
-        if (_outerScale != 1f) TensorPrimitives.Multiply(y, _outerScale, y);
-    }
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        Compute(bottom[0].Data, _innerScale, _outerScale, top[0].Data);
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        Span<float> dx = bottom[0].Diff;
-        TensorPrimitives.Multiply(top[0].Data, top[0].Diff, dx);
-        if (_innerScale != 1f) TensorPrimitives.Multiply(dx, _innerScale, dx);
+        Gradient(top[0].Data, top[0].Diff, _innerScale, bottom[0].Diff);
+    }
+
+    /// <summary>y = outerScale·e^(innerScale·x) (y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, float innerScale, float outerScale, Span<float> y)
+    {
+        if (innerScale == 1f) TensorPrimitives.Exp(x, y);
+        else
+        {
+            TensorPrimitives.Multiply(x, innerScale, y);
+            TensorPrimitives.Exp(y, y);
+        }
+        if (outerScale != 1f) TensorPrimitives.Multiply(y, outerScale, y);
+    }
+
+    /// <summary>dx = y·dy·innerScale.</summary>
+    internal static void Gradient(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float innerScale, Span<float> dx)
+    {
+        TensorPrimitives.Multiply(y, dy, dx);
+        if (innerScale != 1f) TensorPrimitives.Multiply(dx, innerScale, dx);
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.ExpForward(bottom[0].DataOn(backend), top[0].MutableDataOn(backend), _innerScale, _outerScale);
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        backend.ExpBackward(top[0].DataOn(backend), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend), _innerScale);
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -35,20 +36,53 @@ public sealed class LogLayer : NeuronLayer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         ReadOnlySpan<float> x = bottom[0].Data;
-        Span<float> y = top[0].Data;
-        var u = _arg.AsSpan(0, x.Length);
-        TensorPrimitives.Multiply(x, _scale, u);
-        if (_shift != 0f) TensorPrimitives.Add(u, _shift, u);
-        TensorPrimitives.Log(u, y);
-        if (_baseScale != 1f) TensorPrimitives.Multiply(y, _baseScale, y);
+        Compute(x, _scale, _shift, _baseScale, _arg.AsSpan(0, x.Length), top[0].Data);
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
         Span<float> dx = bottom[0].Diff;
-        TensorPrimitives.Divide(top[0].Diff, _arg.AsSpan(0, dx.Length), dx);
-        float k = _scale * _baseScale;
+        Gradient(top[0].Diff, _arg.AsSpan(0, dx.Length), _scale * _baseScale, dx);
+    }
+
+    /// <summary>u = scale·x + shift, y = baseScale·log(u) (y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, float scale, float shift, float baseScale, Span<float> u, Span<float> y)
+    {
+        TensorPrimitives.Multiply(x, scale, u);
+        if (shift != 0f) TensorPrimitives.Add(u, shift, u);
+        TensorPrimitives.Log(u, y);
+        if (baseScale != 1f) TensorPrimitives.Multiply(y, baseScale, y);
+    }
+
+    /// <summary>dx = dy·k / u (k = scale·baseScale).</summary>
+    internal static void Gradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> u, float k, Span<float> dx)
+    {
+        TensorPrimitives.Divide(dy, u, dx);
         if (k != 1f) TensorPrimitives.Multiply(dx, k, dx);
+    }
+
+    // On a device the argument is recomputed from x in backward; in place x is gone, so forward
+    // keeps it in a device buffer (as the host always does in _arg).
+    private readonly NeuronDeviceBuffer _deviceArg = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        BufferView? arg = InPlace(bottom, top) ? _deviceArg.On(backend, x.Count) : (BufferView?)null;
+        backend.LogForward(x, top[0].MutableDataOn(backend), _scale, _shift, _baseScale, arg);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        float k = _scale * _baseScale;
+        if (InPlace(bottom, top))
+            backend.LogBackward(_deviceArg.On(backend, dy.Count), dy, bottom[0].MutableDiffOn(backend), 1f, 0f, k);
+        else
+            backend.LogBackward(bottom[0].DataOn(backend), dy, bottom[0].MutableDiffOn(backend), _scale, _shift, k);
     }
 }

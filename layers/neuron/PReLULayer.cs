@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -52,16 +53,7 @@ public sealed class PReLULayer : NeuronLayer
         ReadOnlySpan<float> x = bottom[0].Data;
         Span<float> y = top[0].Data;
         if (InPlace(bottom, top)) x.CopyTo(_input);
-        ReadOnlySpan<float> a = Blobs[0].Data;
-        for (int n = 0; n < _outer; n++)
-            for (int c = 0; c < _channels; c++)
-            {
-                int o = (n * _channels + c) * _dim;
-                float slope = _shared ? a[0] : a[c];
-                var xs = x.Slice(o, _dim);
-                var ys = y.Slice(o, _dim);
-                for (int i = 0; i < _dim; i++) ys[i] = xs[i] > 0 ? xs[i] : slope * xs[i];
-            }
+        Compute(x, Blobs[0].Data, _outer, _channels, _dim, _shared, y);
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
@@ -71,28 +63,73 @@ public sealed class PReLULayer : NeuronLayer
         ReadOnlySpan<float> a = Blobs[0].Data;
         // The slope gradient first: in place, dx overwrites dy.
         if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
-        {
-            Span<float> da = Blobs[0].Diff;
-            for (int n = 0; n < _outer; n++)
-                for (int c = 0; c < _channels; c++)
-                {
-                    int o = (n * _channels + c) * _dim;
-                    var xs = x.Slice(o, _dim);
-                    var g = dy.Slice(o, _dim);
-                    float sum = 0;
-                    for (int i = 0; i < _dim; i++) if (xs[i] <= 0) sum += xs[i] * g[i];
-                    da[_shared ? 0 : c] += sum;
-                }
-        }
+            SlopeGradient(x, dy, _outer, _channels, _dim, _shared, Blobs[0].Diff);
         if (!propagateDown[0]) return;
-        Span<float> dx = bottom[0].Diff;
-        for (int n = 0; n < _outer; n++)
-            for (int c = 0; c < _channels; c++)
+        Gradient(x, dy, a, _outer, _channels, _dim, _shared, bottom[0].Diff);
+    }
+
+    /// <summary>y = x where x &gt; 0, a_c·x elsewhere, over outer × channels × dim (y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, ReadOnlySpan<float> a, int outer, int channels, int dim, bool shared, Span<float> y)
+    {
+        for (int n = 0; n < outer; n++)
+            for (int c = 0; c < channels; c++)
             {
-                int o = (n * _channels + c) * _dim;
-                float slope = _shared ? a[0] : a[c];
-                var xs = x.Slice(o, _dim);
-                for (int i = 0; i < _dim; i++) dx[o + i] = xs[i] > 0 ? dy[o + i] : slope * dy[o + i];
+                int o = (n * channels + c) * dim;
+                float slope = shared ? a[0] : a[c];
+                var xs = x.Slice(o, dim);
+                var ys = y.Slice(o, dim);
+                for (int i = 0; i < dim; i++) ys[i] = xs[i] > 0 ? xs[i] : slope * xs[i];
             }
+    }
+
+    /// <summary>da_c += Σ dy·x over the elements of channel c with x ≤ 0 (da_0 for all when shared).</summary>
+    internal static void SlopeGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int outer, int channels, int dim, bool shared, Span<float> da)
+    {
+        for (int n = 0; n < outer; n++)
+            for (int c = 0; c < channels; c++)
+            {
+                int o = (n * channels + c) * dim;
+                var xs = x.Slice(o, dim);
+                var g = dy.Slice(o, dim);
+                float sum = 0;
+                for (int i = 0; i < dim; i++) if (xs[i] <= 0) sum += xs[i] * g[i];
+                da[shared ? 0 : c] += sum;
+            }
+    }
+
+    /// <summary>dx = dy where x &gt; 0, a_c·dy elsewhere (dx may be dy).</summary>
+    internal static void Gradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> a, int outer, int channels, int dim, bool shared, Span<float> dx)
+    {
+        for (int n = 0; n < outer; n++)
+            for (int c = 0; c < channels; c++)
+            {
+                int o = (n * channels + c) * dim;
+                float slope = shared ? a[0] : a[c];
+                var xs = x.Slice(o, dim);
+                for (int i = 0; i < dim; i++) dx[o + i] = xs[i] > 0 ? dy[o + i] : slope * dy[o + i];
+            }
+    }
+
+    // In place forward keeps a copy of x in a device buffer, as the host does in _input.
+    private readonly NeuronDeviceBuffer _deviceInput = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        if (InPlace(bottom, top)) backend.Copy(x, _deviceInput.On(backend, x.Count));
+        backend.PReluForward(_outer, _channels, _dim, _shared, x, Blobs[0].DataOn(backend), top[0].MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        var dy = top[0].DiffOn(backend);
+        var x = InPlace(bottom, top) ? _deviceInput.On(backend, dy.Count) : bottom[0].DataOn(backend);
+        // The slope gradient first: in place, dx overwrites dy.
+        if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
+            backend.PReluSlopeGradient(_outer, _channels, _dim, _shared, x, dy, Blobs[0].MutableDiffOn(backend));
+        if (!propagateDown[0]) return;
+        backend.PReluBackward(_outer, _channels, _dim, _shared, x, Blobs[0].DataOn(backend), dy, bottom[0].MutableDiffOn(backend));
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -35,29 +36,63 @@ public sealed class PowerLayer : NeuronLayer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         ReadOnlySpan<float> x = bottom[0].Data;
-        Span<float> y = top[0].Data;
-        if (_power == 0f) { y.Fill(1f); return; }
-        var u = _base.AsSpan(0, x.Length);
-        TensorPrimitives.Multiply(x, _scale, u);
-        if (_shift != 0f) TensorPrimitives.Add(u, _shift, u);
-        if (_power == 1f) u.CopyTo(y);
-        else if (_power == 2f) TensorPrimitives.Multiply(u, u, y);
-        else TensorPrimitives.Pow(u, _power, y);
+        Compute(x, _power, _scale, _shift, _base.AsSpan(0, x.Length), top[0].Data);
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
         ReadOnlySpan<float> dy = top[0].Diff;
-        Span<float> dx = bottom[0].Diff;
-        float k = _power * _scale;
+        Gradient(dy, _base.AsSpan(0, dy.Length), _power, _scale, _work.AsSpan(0, dy.Length), bottom[0].Diff);
+    }
+
+    /// <summary>u = scale·x + shift, y = u^power (u is not written for power 0, where y = 1; y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, float power, float scale, float shift, Span<float> u, Span<float> y)
+    {
+        if (power == 0f) { y.Fill(1f); return; }
+        TensorPrimitives.Multiply(x, scale, u);
+        if (shift != 0f) TensorPrimitives.Add(u, shift, u);
+        if (power == 1f) u.CopyTo(y);
+        else if (power == 2f) TensorPrimitives.Multiply(u, u, y);
+        else TensorPrimitives.Pow(u, power, y);
+    }
+
+    /// <summary>dx = dy·power·scale·u^(power − 1), with a scratch d; u is not read when power·scale
+    /// is 0 (dx = 0) or power is 1.</summary>
+    internal static void Gradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> u, float power, float scale, Span<float> d, Span<float> dx)
+    {
+        float k = power * scale;
         if (k == 0f) { dx.Clear(); return; }
-        if (_power == 1f) { TensorPrimitives.Multiply(dy, k, dx); return; }
-        var u = _base.AsSpan(0, dy.Length);
-        var d = _work.AsSpan(0, dy.Length);
-        if (_power == 2f) u.CopyTo(d);
-        else TensorPrimitives.Pow(u, _power - 1f, d);
+        if (power == 1f) { TensorPrimitives.Multiply(dy, k, dx); return; }
+        if (power == 2f) u.CopyTo(d);
+        else TensorPrimitives.Pow(u, power - 1f, d);
         TensorPrimitives.Multiply(d, k, d);
         TensorPrimitives.Multiply(dy, d, dx);
+    }
+
+    /// <summary>Whether backward reads the base u (not for power 1 or power·scale = 0).</summary>
+    private bool GradientNeedsBase => _power != 1f && _power * _scale != 0f;
+
+    // On a device the base is recomputed from x in backward; in place x is gone, so forward keeps
+    // it in a device buffer (as the host always does in _base) when backward needs it.
+    private readonly NeuronDeviceBuffer _deviceBase = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        BufferView? kept = InPlace(bottom, top) && GradientNeedsBase ? _deviceBase.On(backend, x.Count) : (BufferView?)null;
+        backend.PowerForward(x, top[0].MutableDataOn(backend), _power, _scale, _shift, kept);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        if (InPlace(bottom, top) && GradientNeedsBase)
+            backend.PowerBackward(_deviceBase.On(backend, dy.Count), dy, bottom[0].MutableDiffOn(backend), _power, _scale, 1f, 0f);
+        else
+            backend.PowerBackward(bottom[0].DataOn(backend), dy, bottom[0].MutableDiffOn(backend), _power, _scale, _scale, _shift);
     }
 }

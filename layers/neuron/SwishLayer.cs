@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -31,23 +32,49 @@ public sealed class SwishLayer : NeuronLayer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         ReadOnlySpan<float> x = bottom[0].Data;
-        var s = _sigmoid.AsSpan(0, x.Length);
-        TensorPrimitives.Multiply(x, _beta, s);
-        TensorPrimitives.Sigmoid(s, s);
-        TensorPrimitives.Multiply(x, s, top[0].Data);
+        Compute(x, _beta, _sigmoid.AsSpan(0, x.Length), top[0].Data);
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
         ReadOnlySpan<float> y = top[0].Data;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        ReadOnlySpan<float> s = _sigmoid.AsSpan(0, y.Length);
-        Span<float> dx = bottom[0].Diff;
+        Gradient(y, top[0].Diff, _sigmoid.AsSpan(0, y.Length), _beta, bottom[0].Diff);
+    }
+
+    /// <summary>s = σ(βx), y = x·s (y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, float beta, Span<float> s, Span<float> y)
+    {
+        TensorPrimitives.Multiply(x, beta, s);
+        TensorPrimitives.Sigmoid(s, s);
+        TensorPrimitives.Multiply(x, s, y);
+    }
+
+    /// <summary>dx = dy·(βy + s·(1 − βy)).</summary>
+    internal static void Gradient(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, ReadOnlySpan<float> s, float beta, Span<float> dx)
+    {
         for (int i = 0; i < y.Length; i++)
         {
-            float by = _beta * y[i];
+            float by = beta * y[i];
             dx[i] = dy[i] * (by + s[i] * (1f - by));
         }
+    }
+
+    // The device keeps σ(βx) in a device buffer, as the host does in _sigmoid.
+    private readonly NeuronDeviceBuffer _deviceSigmoid = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        backend.SwishForward(x, top[0].MutableDataOn(backend), _deviceSigmoid.On(backend, x.Count), _beta);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var y = top[0].DataOn(backend);
+        backend.SwishBackward(y, _deviceSigmoid.On(backend, y.Count), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend), _beta);
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -18,10 +19,21 @@ public sealed class ThresholdLayer : NeuronLayer
     public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
         _threshold = Param.ThresholdParam?.Threshold ?? 0f;
 
-    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        Compute(bottom[0].Data, _threshold, top[0].Data);
+
+    /// <summary>y = 1 where x &gt; threshold, else 0 (y may be x).</summary>
+    internal static void Compute(ReadOnlySpan<float> x, float threshold, Span<float> y)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        Span<float> y = top[0].Data;
-        for (int i = 0; i < x.Length; i++) y[i] = x[i] > _threshold ? 1f : 0f;
+        for (int i = 0; i < x.Length; i++) y[i] = x[i] > threshold ? 1f : 0f;
     }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.ThresholdForward(bottom[0].DataOn(backend), top[0].MutableDataOn(backend), _threshold);
+
+    // No gradient, as on the host: the base Backward refuses any propagate_down without touching data.
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom) =>
+        Backward(top, propagateDown, bottom);
 }
