@@ -1,3 +1,5 @@
+using Engine.Core;
+using Engine.Graph;
 using Engine.Proto;
 using Engine.Tests.Support;
 using NUnit.Framework;
@@ -95,4 +97,66 @@ public class RecurrentDeviceTests(string backend)
     [TestCase("RNN")]
     public void OnlyParameterGradients(string type) =>
         Check(type, staticInput: true, expose: true, toX: false, toStatic: false, toStates: false);
+
+    // ---- in a net --------------------------------------------------------------------------
+
+    private const string StackedNet = """
+        force_backward: true
+        layer { name: "in" type: "Input" top: "x" top: "cont"
+          input_param { shape { dim: 4 dim: 3 dim: 5 } shape { dim: 4 dim: 3 } } }
+        layer { name: "lstm" type: "LSTM" bottom: "x" bottom: "cont" top: "h"
+          recurrent_param { num_output: 6 weight_filler { type: "uniform" min: -0.5 max: 0.5 } bias_filler { type: "uniform" min: -0.2 max: 0.2 } } }
+        layer { name: "bn" type: "BatchNorm" bottom: "h" top: "h" }
+        layer { name: "scale" type: "Scale" bottom: "h" top: "h"
+          scale_param { axis: 2 bias_term: true filler { type: "uniform" min: 0.5 max: 1.5 } bias_filler { type: "uniform" min: -0.5 max: 0.5 } } }
+        layer { name: "rnn" type: "RNN" bottom: "h" bottom: "cont" top: "o"
+          recurrent_param { num_output: 4 weight_filler { type: "uniform" min: -0.5 max: 0.5 } bias_filler { type: "uniform" min: -0.2 max: 0.2 } } }
+        """;
+
+    /// <summary>LSTM → BatchNorm → Scale → RNN as a net on the backend against the same net on the
+    /// host, over two iterations (the recurrent state and the BatchNorm statistics carry over).</summary>
+    [Test]
+    public void StackedNetMatchesTheHost()
+    {
+        var device = DeviceLayerCheck.Backend(backend);
+        Net Build() => new(Engine.Text.ProtoText.Parse<NetParameter>(StackedNet), new NetState { Phase = Phase.Train }, quiet: true);
+        var host = Build();
+        var dev = Build();
+        for (int l = 0; l < host.Layers.Count; l++)
+            for (int b = 0; b < host.Layers[l].Blobs.Count; b++) dev.Layers[l].Blobs[b].CopyFrom(host.Layers[l].Blobs[b]);
+        dev.UseBackend(device);
+        // (Input, and the Split of cont, belong to other groups.)
+        Assert.That(dev.DevicePlacement().device.Select(l => l.Type), Is.SupersetOf(new[] { "LSTM", "BatchNorm", "Scale", "RNN" }));
+
+        var rng = new Rng(5);
+        for (int iteration = 0; iteration < 2; iteration++)
+        {
+            var x = DeviceLayerCheck.Uniform(rng, 4 * 3 * 5);
+            float[] cont = [iteration, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1];
+            foreach (var net in new[] { host, dev })
+            {
+                x.CopyTo(net.Blob("x").Data);
+                cont.CopyTo(net.Blob("cont").Data);
+                net.Forward();
+            }
+            DeviceLayerCheck.AssertClose(dev.Blob("o").ConstData, host.Blob("o").ConstData, 1e-4f, $"iteration {iteration}: o");
+            var dy = DeviceLayerCheck.Uniform(rng, 4 * 3 * 4);
+            foreach (var net in new[] { host, dev })
+            {
+                foreach (var layer in net.Layers)
+                    foreach (var blob in layer.Blobs) blob.ClearDiff();
+                dy.CopyTo(net.Blob("o").Diff);
+                net.Backward();
+            }
+            DeviceLayerCheck.AssertClose(dev.Blob("x").ConstDiff, host.Blob("x").ConstDiff, 1e-4f, $"iteration {iteration}: x gradient");
+            for (int l = 0; l < host.Layers.Count; l++)
+                for (int b = 0; b < host.Layers[l].Blobs.Count; b++)
+                {
+                    string what = $"iteration {iteration}: {host.Layers[l].Name} blob {b}";
+                    DeviceLayerCheck.AssertClose(dev.Layers[l].Blobs[b].ConstData, host.Layers[l].Blobs[b].ConstData, 1e-4f, what + " data");
+                    DeviceLayerCheck.AssertClose(dev.Layers[l].Blobs[b].ConstDiff, host.Layers[l].Blobs[b].ConstDiff, 1e-4f, what + " gradient");
+                }
+        }
+        dev.UseBackend(null);
+    }
 }
