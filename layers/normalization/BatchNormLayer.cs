@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Cpu;
 using Engine.Core;
 using Engine.Proto;
@@ -27,6 +28,8 @@ public sealed class BatchNormLayer : Layer
     private int _num, _channels, _spatial;
     private float[] _mean = [], _invStd = [];
     private float[] _xNorm = [];
+    // Device counterparts: per-channel mean, variance, 1/std and the backward means; the normalised values.
+    private readonly NormScratch _dMean = new(), _dVar = new(), _dInvStd = new(), _dMeanDy = new(), _dMeanDyY = new(), _dXNorm = new();
 
     public BatchNormLayer(LayerParameter param) : base(param) { }
 
@@ -157,6 +160,53 @@ public sealed class BatchNormLayer : Layer
             total += part;
         }
         return total;
+    }
+
+    public override bool RunsOnDevice => true;
+
+    /// <summary>The host arithmetic as channel reductions and maps: batch mean, variance about it,
+    /// the statistics update and the normalisation (the normalised values kept for backward).</summary>
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        int c = _channels, sp = _spatial, n = _num;
+        long m = (long)n * sp;
+        var mean = _dMean.On(backend, c);
+        var invStd = _dInvStd.On(backend, c);
+        var x = bottom[0].DataOn(backend);
+        if (_useGlobal)
+            backend.BatchNormGlobalStatistics(c, _eps, Blobs[0].DataOn(backend), Blobs[1].DataOn(backend), Blobs[2].DataOn(backend), mean, invStd);
+        else
+        {
+            var variance = _dVar.On(backend, c);
+            float perValue = m > 0 ? (float)(1.0 / m) : 0f;
+            backend.ChannelSum(ChannelReduction.Sum, n, c, sp, x, null, perValue, 0f, mean);
+            backend.ChannelSum(ChannelReduction.SquaredDeviation, n, c, sp, x, mean, perValue, 0f, variance);
+            backend.BatchNormStatistics(c, m, _eps, _fraction, mean, variance, invStd,
+                Blobs[0].MutableDataOn(backend), Blobs[1].MutableDataOn(backend), Blobs[2].MutableDataOn(backend));
+        }
+        backend.ChannelNormalize(n, c, sp, x, mean, invStd, top[0].MutableDataOn(backend), _dXNorm.On(backend, bottom[0].Count));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        int c = _channels, sp = _spatial, n = _num;
+        var invStd = _dInvStd.On(backend, c);
+        var dy = top[0].DiffOn(backend);
+        if (_useGlobal)
+        {
+            backend.ChannelAffine(n, c, sp, dy, invStd, null, bottom[0].MutableDiffOn(backend));
+            return;
+        }
+        long m = (long)n * sp;
+        float perValue = m > 0 ? (float)(1.0 / m) : 0f;
+        var y = _dXNorm.On(backend, top[0].Count);
+        var meanDy = _dMeanDy.On(backend, c);
+        var meanDyY = _dMeanDyY.On(backend, c);
+        // The sums come before dx is written, so dx may be dy (in place).
+        backend.ChannelSum(ChannelReduction.Sum, n, c, sp, dy, null, perValue, 0f, meanDy);
+        backend.ChannelSum(ChannelReduction.Dot, n, c, sp, dy, y, perValue, 0f, meanDyY);
+        backend.NormalizeBackward(n, c, sp, dy, y, meanDy, meanDyY, invStd, bottom[0].MutableDiffOn(backend));
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)

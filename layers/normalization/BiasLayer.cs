@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -114,5 +115,23 @@ public sealed class BiasLayer : Layer
         if (bottom.Count > 1 && propagateDown[1]) SumInto(dy, bottom[1].Diff, _ax, accumulate: false);
         if (bottom.Count == 1 && ParamPropagateDown.Length > 0 && ParamPropagateDown[0]) SumInto(dy, Blobs[0].Diff, _ax, accumulate: true);
         if (propagateDown[0] && top[0] != bottom[0]) dy.CopyTo(bottom[0].Diff);
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var bias = (bottom.Count > 1 ? bottom[1] : Blobs[0]).DataOn(backend);
+        backend.ChannelAffine(_ax.Outer, _ax.Dim, _ax.Inner, bottom[0].DataOn(backend), null, bias, top[0].MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        var dy = top[0].DiffOn(backend);
+        if (bottom.Count > 1 && propagateDown[1])
+            backend.ChannelSum(ChannelReduction.Sum, _ax.Outer, _ax.Dim, _ax.Inner, dy, null, 1f, 0f, bottom[1].MutableDiffOn(backend));
+        if (bottom.Count == 1 && ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
+            backend.ChannelSum(ChannelReduction.Sum, _ax.Outer, _ax.Dim, _ax.Inner, dy, null, 1f, 1f, Blobs[0].MutableDiffOn(backend));
+        if (propagateDown[0] && top[0] != bottom[0]) backend.Copy(dy, bottom[0].MutableDiffOn(backend));
     }
 }

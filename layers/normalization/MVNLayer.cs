@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -18,6 +19,8 @@ public sealed class MVNLayer : Layer
     private int _groups, _dim;
     private float[] _scale = [];
     private float[] _y = [];
+    // Device counterparts: per-group mean, variance, scale and backward means; y for backward.
+    private readonly NormScratch _dMean = new(), _dVar = new(), _dScale = new(), _dMeanDy = new(), _dMeanDyY = new(), _dY = new();
 
     public MVNLayer(LayerParameter param) : base(param) { }
 
@@ -86,5 +89,47 @@ public sealed class MVNLayer : Layer
             float inv = _scale[g];
             for (int i = 0; i < dim; i++) dxs[i] = (dys[i] - meanDy - meanDyY * ys[i]) * inv;
         }
+    }
+
+    public override bool RunsOnDevice => true;
+
+    /// <summary>Each group is one channel of a 1 × groups × dim array: its mean, the variance about
+    /// it and the normalisation are channel reductions and maps.</summary>
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        if (_groups == 0 || _dim == 0) return;
+        var x = bottom[0].DataOn(backend);
+        var y = top[0].MutableDataOn(backend);
+        var mean = _dMean.On(backend, _groups);
+        float perValue = 1f / _dim;
+        backend.ChannelSum(ChannelReduction.Sum, 1, _groups, _dim, x, null, perValue, 0f, mean);
+        if (!_normalizeVariance)
+        {
+            backend.ChannelNormalize(1, _groups, _dim, x, mean, null, y);
+            return;
+        }
+        var variance = _dVar.On(backend, _groups);
+        var scale = _dScale.On(backend, _groups);
+        backend.ChannelSum(ChannelReduction.SquaredDeviation, 1, _groups, _dim, x, mean, perValue, 0f, variance);
+        backend.MvnInverseDeviation(_eps, variance, scale);
+        backend.ChannelNormalize(1, _groups, _dim, x, mean, scale, y, _dY.On(backend, y.Count));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0] || _groups == 0 || _dim == 0) return;
+        var dy = top[0].DiffOn(backend);
+        var meanDy = _dMeanDy.On(backend, _groups);
+        float perValue = 1f / _dim;
+        backend.ChannelSum(ChannelReduction.Sum, 1, _groups, _dim, dy, null, perValue, 0f, meanDy);
+        if (!_normalizeVariance)
+        {
+            backend.ChannelNormalize(1, _groups, _dim, dy, meanDy, null, bottom[0].MutableDiffOn(backend));
+            return;
+        }
+        var y = _dY.On(backend, dy.Count);
+        var meanDyY = _dMeanDyY.On(backend, _groups);
+        backend.ChannelSum(ChannelReduction.Dot, 1, _groups, _dim, dy, y, perValue, 0f, meanDyY);
+        backend.NormalizeBackward(1, _groups, _dim, dy, y, meanDy, meanDyY, _dScale.On(backend, _groups), bottom[0].MutableDiffOn(backend));
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -18,6 +19,8 @@ public sealed class ScaleLayer : Layer
     private BroadcastAxes _ax;
     private bool _biasTerm;
     private float[] _input = [];
+    // In place on a device: the input kept for the scale's gradient.
+    private readonly NormScratch _dInput = new();
 
     public ScaleLayer(LayerParameter param) : base(param) { }
 
@@ -122,6 +125,38 @@ public sealed class ScaleLayer : Layer
             for (int i = 0; i < _ax.Outer; i++)
                 for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
                     TensorPrimitives.Multiply(dy.Slice(o, _ax.Inner), s[d], dx.Slice(o, _ax.Inner));
+        }
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        var s = (bottom.Count > 1 ? bottom[1] : Blobs[0]).DataOn(backend);
+        if (top[0] == bottom[0]) backend.Copy(x, _dInput.On(backend, x.Count));
+        BufferView? bias = _biasTerm ? Blobs[BiasIndex].DataOn(backend) : (BufferView?)null;
+        backend.ChannelAffine(_ax.Outer, _ax.Dim, _ax.Inner, x, s, bias, top[0].MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        var dy = top[0].DiffOn(backend);
+        bool twoBottoms = bottom.Count > 1;
+        // The parameter gradients first: in place, dx overwrites dy.
+        if (_biasTerm && ParamPropagateDown.Length > BiasIndex && ParamPropagateDown[BiasIndex])
+            backend.ChannelSum(ChannelReduction.Sum, _ax.Outer, _ax.Dim, _ax.Inner, dy, null, 1f, 1f, Blobs[BiasIndex].MutableDiffOn(backend));
+        bool needScale = twoBottoms ? propagateDown[1] : ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
+        if (needScale)
+        {
+            var x = top[0] == bottom[0] ? _dInput.On(backend, dy.Count) : bottom[0].DataOn(backend);
+            var ds = (twoBottoms ? bottom[1] : Blobs[0]).MutableDiffOn(backend);
+            backend.ChannelSum(ChannelReduction.Dot, _ax.Outer, _ax.Dim, _ax.Inner, dy, x, 1f, twoBottoms ? 0f : 1f, ds);
+        }
+        if (propagateDown[0])
+        {
+            var s = (twoBottoms ? bottom[1] : Blobs[0]).DataOn(backend);
+            backend.ChannelAffine(_ax.Outer, _ax.Dim, _ax.Inner, dy, s, null, bottom[0].MutableDiffOn(backend));
         }
     }
 }

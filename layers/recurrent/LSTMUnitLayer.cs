@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -14,6 +15,8 @@ public sealed class LSTMUnitLayer : Layer
 {
     private int _n, _h;
     private float[] _gates = [], _dc = [], _dGates = [];
+    // Device counterparts: the gate values from forward; the gradients nobody asked for.
+    private readonly NormScratch _dGatesValue = new(), _dUnusedGates = new(), _dUnusedC = new();
 
     public LSTMUnitLayer(LayerParameter param) : base(param) { }
 
@@ -59,5 +62,26 @@ public sealed class LSTMUnitLayer : Layer
         LstmCell.Backward(_n, _h, _gates.AsSpan(0, 4 * _n * _h), bottom[0].Data, top[0].Data, bottom[2].Data,
             top[1].Diff, dc, dGates);
         if (propagateDown[0]) dc.CopyTo(bottom[0].Diff);
+    }
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var gates = _dGatesValue.On(backend, 4L * _n * _h);
+        backend.Copy(bottom[1].DataOn(backend), gates);
+        backend.LstmForward(_n, _h, gates, bottom[0].DataOn(backend), bottom[2].DataOn(backend),
+            top[0].MutableDataOn(backend), top[1].MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown[2]) throw Error($"cannot back-propagate to the sequence indicators \"{bottom[2].Name}\"");
+        if (!propagateDown[0] && !propagateDown[1]) return;
+        long nh = (long)_n * _h;
+        var dGates = propagateDown[1] ? bottom[1].MutableDiffOn(backend) : _dUnusedGates.On(backend, 4 * nh);
+        var dcPrev = propagateDown[0] ? bottom[0].MutableDiffOn(backend) : _dUnusedC.On(backend, nh);
+        backend.LstmBackward(_n, _h, _dGatesValue.On(backend, 4 * nh), bottom[0].DataOn(backend), top[0].DataOn(backend),
+            bottom[2].DataOn(backend), top[1].DiffOn(backend), top[0].DiffOn(backend), dcPrev, dGates);
     }
 }

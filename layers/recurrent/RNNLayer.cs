@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Cpu;
 using Engine.Proto;
@@ -16,7 +17,13 @@ namespace Engine.Layers;
 public sealed class RNNLayer : RecurrentLayer
 {
     private float[] _h = [], _hc = [], _dz = [], _do = [], _ones = [];
-    private float[] _static = [], _sumD = [], _dh = [], _dhc = [], _h0 = [], _hLast = [];
+    private float[] _static = [], _sumD = [], _dh = [], _dhc = [], _h0 = [];
+    // The state carried to the next forward pass (without expose_hidden), N×H. A blob, so the
+    // state follows the layer between host and device code.
+    private readonly Blob _hLast = new("h_last");
+    // Device counterparts of the arrays above.
+    private readonly NormScratch _dH = new(), _dHc = new(), _dDz = new(), _dDo = new(), _dOnes = new(),
+        _dStatic = new(), _dSumD = new(), _dDh = new(), _dDhc = new();
 
     public RNNLayer(LayerParameter param) : base(param) { }
 
@@ -54,10 +61,10 @@ public sealed class RNNLayer : RecurrentLayer
         Ensure(ref _dh, nh);
         Ensure(ref _dhc, nh);
         Ensure(ref _h0, nh);
-        Ensure(ref _hLast, nh);
+        _hLast.Reshape(N * H);
     }
 
-    protected override void ResetState() => _hLast.AsSpan().Clear();
+    protected override void ResetState() => _hLast.DataMemory.Clear((int)_hLast.Count);
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
@@ -79,7 +86,7 @@ public sealed class RNNLayer : RecurrentLayer
         if (ExposeHidden) h0 = bottom[StateBottom].Data;
         else
         {
-            _hLast.AsSpan(0, nh).CopyTo(_h0);
+            _hLast.ConstData.CopyTo(_h0);
             h0 = _h0.AsSpan(0, nh);
         }
 
@@ -99,7 +106,7 @@ public sealed class RNNLayer : RecurrentLayer
         TensorPrimitives.Tanh(o, o);
 
         var hT = hAll.Slice((T - 1) * nh, nh);
-        hT.CopyTo(ExposeHidden ? top[1].Data : _hLast);
+        hT.CopyTo(ExposeHidden ? top[1].Data : _hLast.Data);
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
@@ -148,5 +155,97 @@ public sealed class RNNLayer : RecurrentLayer
             if (propagateDown[2]) Blas.Sgemm(false, false, N, IStatic, H, 1f, sum, Blobs[2].Data, 0f, bottom[2].Diff);
         }
         if (propagateDown[0]) Blas.Sgemm(false, false, tn, I, H, 1f, dz, Blobs[0].Data, 0f, bottom[0].Diff);
+    }
+
+    public override bool RunsOnDevice => true;
+
+    /// <summary>The host loop with the backend's GEMM, continuation scaling and tanh.</summary>
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        int tn = T * N, nh = N * H;
+        if (tn == 0) return;
+        var hAll = _dH.On(backend, (long)tn * H);
+        var ones = _dOnes.On(backend, tn);
+        backend.Fill(ones, 1f);
+        var cont = bottom[1].DataOn(backend);
+        backend.Gemm(false, true, tn, H, I, 1f, bottom[0].DataOn(backend), I, Blobs[0].DataOn(backend), I, 0f, hAll, H);
+        backend.Gemm(false, false, tn, H, 1, 1f, ones, 1, Blobs[1].DataOn(backend), H, 1f, hAll, H);
+        if (StaticInput)
+        {
+            var s = _dStatic.On(backend, nh);
+            backend.Gemm(false, true, N, H, IStatic, 1f, bottom[2].DataOn(backend), IStatic, Blobs[2].DataOn(backend), IStatic, 0f, s, H);
+            for (int t = 0; t < T; t++) backend.Axpy(1f, s, hAll.Slice(t * nh, nh));
+        }
+
+        // h0 is only read at step 0, before the carried state is overwritten at the end.
+        var h0 = ExposeHidden ? bottom[StateBottom].DataOn(backend) : _hLast.DataOn(backend);
+        var whh = Blobs[WhhIndex].DataOn(backend);
+        var hc = _dHc.On(backend, (long)tn * H);
+        for (int t = 0; t < T; t++)
+        {
+            var hcT = hc.Slice(t * nh, nh);
+            backend.ContinuationScale(N, H, cont.Slice(t * N, N), t == 0 ? h0 : hAll.Slice((t - 1) * nh, nh), hcT);
+            var z = hAll.Slice(t * nh, nh);
+            backend.Gemm(false, true, N, H, H, 1f, hcT, H, whh, H, 1f, z, H);
+            backend.TanhForward(z, z);
+        }
+
+        var o = top[0].MutableDataOn(backend);
+        backend.Gemm(false, true, tn, H, H, 1f, hAll, H, Blobs[WhoIndex].DataOn(backend), H, 0f, o, H);
+        backend.Gemm(false, false, tn, H, 1, 1f, ones, 1, Blobs[BoIndex].DataOn(backend), H, 1f, o, H);
+        backend.TanhForward(o, o);
+
+        backend.Copy(hAll.Slice((T - 1) * nh, nh), (ExposeHidden ? top[1] : _hLast).MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (propagateDown[1]) throw Error($"cannot back-propagate to the sequence indicators \"{bottom[1].Name}\"");
+        int tn = T * N, nh = N * H;
+        if (tn == 0) return;
+        var cont = bottom[1].DataOn(backend);
+        var hAll = _dH.On(backend, (long)tn * H);
+        var ones = _dOnes.On(backend, tn);
+
+        // Output layer: dO = dTop·(1 − o²).
+        var dO = _dDo.On(backend, (long)tn * H);
+        backend.TanhBackward(top[0].DataOn(backend), top[0].DiffOn(backend), dO);
+        if (ParamPropagateDown[WhoIndex]) backend.Gemm(true, false, H, H, tn, 1f, dO, H, hAll, H, 1f, Blobs[WhoIndex].MutableDiffOn(backend), H);
+        if (ParamPropagateDown[BoIndex]) backend.Gemm(true, false, H, 1, tn, 1f, dO, H, ones, 1, 1f, Blobs[BoIndex].MutableDiffOn(backend), 1);
+
+        var dz = _dDz.On(backend, (long)tn * H);
+        backend.Gemm(false, false, tn, H, H, 1f, dO, H, Blobs[WhoIndex].DataOn(backend), H, 0f, dz, H);
+        var dh = _dDh.On(backend, nh);
+        var dhc = _dDhc.On(backend, nh);
+        if (ExposeHidden) backend.Copy(top[1].DiffOn(backend), dh);
+        else backend.Fill(dh, 0f);
+        var whh = Blobs[WhhIndex].DataOn(backend);
+        for (int t = T - 1; t >= 0; t--)
+        {
+            var dzT = dz.Slice(t * nh, nh);
+            backend.Add(dzT, dh, dzT);
+            backend.TanhBackward(hAll.Slice(t * nh, nh), dzT, dzT);
+            backend.Gemm(false, false, N, H, H, 1f, dzT, H, whh, H, 0f, dhc, H);
+            backend.ContinuationScale(N, H, cont.Slice(t * N, N), dhc, dh);
+        }
+        if (ExposeHidden && propagateDown[StateBottom]) backend.Copy(dh, bottom[StateBottom].MutableDiffOn(backend));
+
+        var x = bottom[0].DataOn(backend);
+        if (ParamPropagateDown[0]) backend.Gemm(true, false, H, I, tn, 1f, dz, H, x, I, 1f, Blobs[0].MutableDiffOn(backend), I);
+        if (ParamPropagateDown[1]) backend.Gemm(true, false, H, 1, tn, 1f, dz, H, ones, 1, 1f, Blobs[1].MutableDiffOn(backend), 1);
+        if (ParamPropagateDown[WhhIndex])
+            backend.Gemm(true, false, H, H, tn, 1f, dz, H, _dHc.On(backend, (long)tn * H), H, 1f, Blobs[WhhIndex].MutableDiffOn(backend), H);
+        if (StaticInput && (ParamPropagateDown[2] || propagateDown[2]))
+        {
+            // Σ over the steps, in the host's order.
+            var sum = _dSumD.On(backend, nh);
+            backend.Copy(dz.Slice(0, nh), sum);
+            for (int t = 1; t < T; t++) backend.Axpy(1f, dz.Slice(t * nh, nh), sum);
+            if (ParamPropagateDown[2])
+                backend.Gemm(true, false, H, IStatic, N, 1f, sum, H, bottom[2].DataOn(backend), IStatic, 1f, Blobs[2].MutableDiffOn(backend), IStatic);
+            if (propagateDown[2])
+                backend.Gemm(false, false, N, IStatic, H, 1f, sum, H, Blobs[2].DataOn(backend), IStatic, 0f, bottom[2].MutableDiffOn(backend), IStatic);
+        }
+        if (propagateDown[0]) backend.Gemm(false, false, tn, I, H, 1f, dz, H, Blobs[0].DataOn(backend), I, 0f, bottom[0].MutableDiffOn(backend), I);
     }
 }
