@@ -69,13 +69,17 @@ public sealed partial class OpenCLBackend : IBackend
     public void Synchronize() => Context.Finish();
 
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, BufferView a, int lda,
-        BufferView b, int ldb, float beta, BufferView c, int ldc)
+        BufferView b, int ldb, float beta, BufferView c, int ldc) =>
+        GemmBatched(1, transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0);
+
+    public void GemmBatched(int batch, bool transA, bool transB, int m, int n, int k, float alpha, BufferView a, int lda, int strideA,
+        BufferView b, int ldb, int strideB, float beta, BufferView c, int ldc, int strideC)
     {
-        if (m < 0 || n < 0 || k < 0) throw new ArgumentOutOfRangeException(nameof(m), $"Gemm: negative size {m}×{n}×{k}");
-        if (m == 0 || n == 0) return;
-        Need(a, transA ? k : m, transA ? m : k, lda, "A");
-        Need(b, transB ? n : k, transB ? k : n, ldb, "B");
-        Need(c, m, n, ldc, "C");
+        if (m < 0 || n < 0 || k < 0 || batch < 0) throw new ArgumentOutOfRangeException(nameof(m), $"Gemm: negative size {m}×{n}×{k} (batch {batch})");
+        if (m == 0 || n == 0 || batch == 0) return;
+        NeedBatched(a, transA ? k : m, transA ? m : k, lda, strideA, batch, "A");
+        NeedBatched(b, transB ? n : k, transB ? k : n, ldb, strideB, batch, "B");
+        NeedBatched(c, m, n, ldc, strideC, batch, "C");
         var kernel = Gemm().Kernel((transA, transB) switch
         {
             (false, false) => "sgemm_nn",
@@ -84,8 +88,18 @@ public sealed partial class OpenCLBackend : IBackend
             _ => "sgemm_tt",
         });
         long groupsN = (n + _tileN - 1) / _tileN, groupsM = (m + _tileM - 1) / _tileM;
-        kernel.Launch([groupsN * _threadsN, groupsM * _threadsM], [_threadsN, _threadsM],
-            m, n, k, alpha, Buf(a), a.Offset, lda, Buf(b), b.Offset, ldb, beta, Buf(c), c.Offset, ldc);
+        kernel.Launch([groupsN * _threadsN, groupsM * _threadsM, batch], [_threadsN, _threadsM, 1],
+            m, n, k, alpha, Buf(a), a.Offset, lda, strideA, Buf(b), b.Offset, ldb, strideB, beta, Buf(c), c.Offset, ldc, strideC);
+    }
+
+    /// <summary>The last of <paramref name="batch"/> matrices, <paramref name="stride"/> floats apart, must fit in the view.</summary>
+    private static void NeedBatched(BufferView v, int rows, int cols, int ld, int stride, int batch, string what)
+    {
+        if (stride < 0) throw new ArgumentException($"Gemm: negative stride of {what}");
+        if (rows == 0 || cols == 0) return;
+        Need(v, rows, cols, ld, what);
+        if ((long)(batch - 1) * stride + (long)(rows - 1) * ld + cols > v.Count)
+            throw new ArgumentException($"Gemm: {batch} matrices {what} of {rows}×{cols} (ld {ld}) {stride} apart do not fit a view of {v.Count}");
     }
 
     /// <summary>A rows×cols matrix with row stride ld must fit in the view.</summary>
@@ -141,22 +155,34 @@ public sealed partial class OpenCLBackend : IBackend
             outer, channels, inner, Buf(y), y.Offset, Buf(dy), dy.Offset, Buf(dx), dx.Offset);
     }
 
-    public void Im2Col(in ConvWindow w, BufferView image, BufferView columns)
+    public void Im2Col(in ConvWindow w, BufferView image, BufferView columns) =>
+        Im2ColBatched(w, 1, image, w.ImageCount, columns, w.ColumnCount);
+
+    public void Col2Im(in ConvWindow w, BufferView columns, BufferView image) =>
+        Col2ImBatched(w, 1, columns, w.ColumnCount, image, w.ImageCount);
+
+    public void Im2ColBatched(in ConvWindow w, int batch, BufferView images, int imageStride, BufferView columns, int columnStride)
     {
-        CheckWindow(w, image, columns);
+        if (batch == 0) return;
+        CheckWindow(w, images.Slice((batch - 1) * imageStride, images.Count - (batch - 1) * imageStride),
+            columns.Slice((batch - 1) * columnStride, columns.Count - (batch - 1) * columnStride));
         int count = w.Channels * w.OutH * w.OutW;
-        Launch1D(Program("im2col").Kernel("im2col"), count, count, Buf(image), image.Offset, w.Height, w.Width,
+        Program("im2col").Kernel("im2col").Launch([count, batch], [Math.Min(Group, Context.Device.MaxWorkGroupSize), 1],
+            count, imageStride, columnStride, Buf(images), images.Offset, w.Height, w.Width,
             w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW, w.OutH, w.OutW,
             Buf(columns), columns.Offset);
     }
 
-    public void Col2Im(in ConvWindow w, BufferView columns, BufferView image)
+    public void Col2ImBatched(in ConvWindow w, int batch, BufferView columns, int columnStride, BufferView images, int imageStride)
     {
-        CheckWindow(w, image, columns);
+        if (batch == 0) return;
+        CheckWindow(w, images.Slice((batch - 1) * imageStride, images.Count - (batch - 1) * imageStride),
+            columns.Slice((batch - 1) * columnStride, columns.Count - (batch - 1) * columnStride));
         int count = w.ImageCount;
-        Launch1D(Program("im2col").Kernel("col2im"), count, count, Buf(columns), columns.Offset, w.Height, w.Width,
+        Program("im2col").Kernel("col2im").Launch([count, batch], [Math.Min(Group, Context.Device.MaxWorkGroupSize), 1],
+            count, columnStride, imageStride, Buf(columns), columns.Offset, w.Height, w.Width,
             w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW, w.OutH, w.OutW,
-            Buf(image), image.Offset);
+            Buf(images), images.Offset);
     }
 
     private static void CheckWindow(in ConvWindow w, BufferView image, BufferView columns)

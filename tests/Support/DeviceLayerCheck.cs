@@ -115,10 +115,11 @@ public static class DeviceLayerCheck
             }
             for (int i = 0; i < hostLayer.Blobs.Count; i++)
             {
+                // Statistics (BatchNorm's running sums) change in forward; weights must be untouched.
+                AssertClose(devLayer.Blobs[i].ConstData, hostLayer.Blobs[i].Data, options.Tolerance, $"{where}: param {i} data");
                 if (!hostLayer.ParamPropagateDown[i]) continue;
                 Assert.That(devLayer.Blobs[i].DiffMemory.Head, Is.Not.EqualTo(MemoryHead.AtHost), $"{where}: param {i} gradient was written on the host");
                 AssertClose(devLayer.Blobs[i].ConstDiff, hostLayer.Blobs[i].Diff, options.Tolerance, $"{where}: param {i} gradient");
-                AssertClose(devLayer.Blobs[i].ConstData, hostLayer.Blobs[i].Data, options.Tolerance, $"{where}: param {i} data");
             }
         }
     }

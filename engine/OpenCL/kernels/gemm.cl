@@ -6,6 +6,8 @@
 // work-item accumulates WPTM x WPTN outputs in registers (register blocking). Work-item (tn, tm)
 // owns rows tm + r*RTSM and columns tn + c*RTSN, so neighbouring work-items touch neighbouring
 // columns of C (coalesced) and neighbouring local-memory words. Edges load zeros and skip stores.
+// A third ND-range dimension runs a batch of products whose A, B and C start strideA, strideB,
+// strideC floats apart (stride 0: the same matrix for every product).
 // The tile sizes are build options so the host can shrink them for devices with small
 // work-groups.
 
@@ -88,13 +90,15 @@ inline void gemm_tile(const int ta, const int tb, const int M, const int N, cons
 #define SGEMM_KERNEL(NAME, TA, TB)                                                                   \
 __kernel __attribute__((reqd_work_group_size(RTSN, RTSM, 1)))                                        \
 void NAME(const int M, const int N, const int K, const float alpha,                                  \
-          __global const float* A, const int aOff, const int lda,                                    \
-          __global const float* B, const int bOff, const int ldb,                                    \
-          const float beta, __global float* C, const int cOff, const int ldc)                        \
+          __global const float* A, const int aOff, const int lda, const int strideA,                 \
+          __global const float* B, const int bOff, const int ldb, const int strideB,                 \
+          const float beta, __global float* C, const int cOff, const int ldc, const int strideC)     \
 {                                                                                                    \
     __local float As[TSK * TSM];                                                                     \
     __local float Bs[TSK * TSN];                                                                     \
-    gemm_tile(TA, TB, M, N, K, alpha, A + aOff, lda, B + bOff, ldb, beta, C + cOff, ldc, As, Bs);    \
+    const int z = get_group_id(2);                                                                   \
+    gemm_tile(TA, TB, M, N, K, alpha, A + aOff + z * strideA, lda, B + bOff + z * strideB, ldb,      \
+              beta, C + cOff + z * strideC, ldc, As, Bs);                                            \
 }
 
 SGEMM_KERNEL(sgemm_nn, 0, 0)

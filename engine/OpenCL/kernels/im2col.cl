@@ -3,14 +3,17 @@
 // (c, oh*stride_h - pad_h + kh*dilation_h, ow*stride_w - pad_w + kw*dilation_w), 0 outside.
 
 // One work-item per (c, oh, ow): reads its window and writes one value to each kernel row.
-__kernel void im2col(const int count, __global const float* image, const int imageOff,
+__kernel void im2col(const int count, const int imageStride, const int columnsStride, __global const float* image, int imageOff,
                      const int height, const int width, const int kh_size, const int kw_size,
                      const int pad_h, const int pad_w, const int stride_h, const int stride_w,
                      const int dilation_h, const int dilation_w, const int out_h, const int out_w,
-                     __global float* columns, const int columnsOff)
+                     __global float* columns, int columnsOff)
 {
+    // Dimension 1 is the image of a batch (imageStride, columnsStride floats apart).
     const int index = get_global_id(0);
     if (index >= count) return;
+    imageOff += get_global_id(1) * imageStride;
+    columnsOff += get_global_id(1) * columnsStride;
     const int ow = index % out_w;
     const int oh = (index / out_w) % out_h;
     const int c = index / (out_w * out_h);
@@ -31,14 +34,16 @@ __kernel void im2col(const int count, __global const float* image, const int ima
 // One work-item per image pixel (c, h, w): the sum of every column element read from it, so no
 // two work-items write the same address (no atomics). The pixel is read by kernel offset kh at
 // output row oh when h + pad_h - kh*dilation_h = oh*stride_h.
-__kernel void col2im(const int count, __global const float* columns, const int columnsOff,
+__kernel void col2im(const int count, const int columnsStride, const int imageStride, __global const float* columns, int columnsOff,
                      const int height, const int width, const int kh_size, const int kw_size,
                      const int pad_h, const int pad_w, const int stride_h, const int stride_w,
                      const int dilation_h, const int dilation_w, const int out_h, const int out_w,
-                     __global float* image, const int imageOff)
+                     __global float* image, int imageOff)
 {
     const int index = get_global_id(0);
     if (index >= count) return;
+    columnsOff += get_global_id(1) * columnsStride;
+    imageOff += get_global_id(1) * imageStride;
     const int w = index % width;
     const int h = (index / width) % height;
     const int c = index / (width * height);
