@@ -75,7 +75,7 @@ public sealed class UpsampleLayer : Layer
     // ---- device ----------------------------------------------------------------------------
 
     // Unpooling's scratch on the device: which input wins each output position.
-    private readonly DeviceScratch _deviceWinner = new();
+    private readonly LayerDeviceBuffer _deviceWinner = new();
 
     /// <summary>Both modes run on a device. There, a mask value that is not a position of the
     /// output plane is skipped (nothing is written; its gradient is 0) instead of raising the host's error.</summary>

@@ -7,7 +7,7 @@ namespace Engine.Layers;
 /// mask): allocated on first use, re-allocated when too small or when the backend changes (the
 /// old buffer is freed).
 /// </summary>
-internal sealed class DeviceScratch
+internal sealed class LayerDeviceBuffer
 {
     private IBackend? _backend;
     private IBackendBuffer? _buffer;
