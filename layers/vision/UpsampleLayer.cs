@@ -74,9 +74,6 @@ public sealed class UpsampleLayer : Layer
 
     // ---- device ----------------------------------------------------------------------------
 
-    // Unpooling's scratch on the device: which input wins each output position.
-    private readonly LayerDeviceBuffer _deviceWinner = new();
-
     /// <summary>Both modes run on a device. There, a mask value that is not a position of the
     /// output plane is skipped (nothing is written; its gradient is 0) instead of raising the host's error.</summary>
     public override bool RunsOnDevice => true;
@@ -89,7 +86,7 @@ public sealed class UpsampleLayer : Layer
         {
             int inPlane = _height * _width;
             backend.UnpoolForward(_planes, inPlane, inPlane * _scale * _scale, x, bottom[1].DataOn(backend), y,
-                _deviceWinner.On(backend, (int)top[0].Count));
+                DeviceScratch.For(backend).Scratch((int)top[0].Count)); // which input wins each position; transient
             return;
         }
         backend.UpsampleForward(_planes, _height, _width, _scale, x, y);
