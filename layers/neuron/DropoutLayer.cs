@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -44,11 +45,51 @@ public sealed class DropoutLayer : NeuronLayer
             if (!InPlace(bottom, top)) x.CopyTo(y);
             return;
         }
-        var mask = _mask.AsSpan(0, x.Length);
+        TensorPrimitives.Multiply(x, DrawMask(x.Length), y);
+    }
+
+    /// <summary>The next <paramref name="count"/> mask values from the layer's generator.</summary>
+    private Span<float> DrawMask(int count)
+    {
+        var mask = _mask.AsSpan(0, count);
         float ratio = _ratio, scale = _scale;
         var rng = Rng;
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextFloat() < ratio ? 0f : scale;
-        TensorPrimitives.Multiply(x, mask, y);
+        return mask;
+    }
+
+    // ---- device ----------------------------------------------------------------------------
+
+    // The mask on the device: drawn on the host (the same generator and order as Forward, so the
+    // same masks), uploaded each TRAIN forward and kept for backward.
+    private readonly LayerDeviceBuffer _deviceMask = new();
+
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        if (Phase != Phase.Train)
+        {
+            if (!InPlace(bottom, top)) backend.Copy(x, top[0].MutableDataOn(backend));
+            return;
+        }
+        int count = (int)bottom[0].Count;
+        var mask = _deviceMask.On(backend, count);
+        backend.Upload(DrawMask(count), mask);
+        backend.Mul(x, mask, top[0].MutableDataOn(backend));
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        if (Phase != Phase.Train)
+        {
+            if (!InPlace(bottom, top)) backend.Copy(dy, bottom[0].MutableDiffOn(backend));
+            return;
+        }
+        backend.Mul(dy, _deviceMask.On(backend, (int)bottom[0].Count), bottom[0].MutableDiffOn(backend));
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 using NormRegion = Engine.Proto.LRNParameter.Types.NormRegion;
@@ -151,6 +152,27 @@ public sealed class LRNLayer : Layer
                 }
             }
         }
+    }
+
+    // ---- device ----------------------------------------------------------------------------
+
+    // The forward's scale on the device, kept for backward.
+    private readonly LayerDeviceBuffer _deviceScale = new();
+
+    /// <summary>Both regions run on a device (one work-item per element gathers its window).</summary>
+    public override bool RunsOnDevice => true;
+
+    private LrnShape DeviceShape => new(_num, _channels, _height, _width, _size, _alpha, _beta, _k, _within);
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        backend.LrnForward(DeviceShape, bottom[0].DataOn(backend), _deviceScale.On(backend, (int)bottom[0].Count),
+            top[0].MutableDataOn(backend));
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        backend.LrnBackward(DeviceShape, bottom[0].DataOn(backend), top[0].DataOn(backend),
+            _deviceScale.On(backend, (int)bottom[0].Count), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend));
     }
 
     /// <summary>Replaces one plane by its n×n box sum (zero padded, centred).</summary>

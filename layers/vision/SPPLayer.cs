@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 using PoolMethod = Engine.Proto.PoolingParameter.Types.PoolMethod;
@@ -134,6 +135,45 @@ public sealed class SPPLayer : Layer
             _pools[l].Backward(_outLists[l], PropagateOne, _inLists[l]);
             if (l == 0) _inputs[0].Diff.CopyTo(dx);
             else System.Numerics.Tensors.TensorPrimitives.Add(dx, _inputs[l].Diff, dx);
+        }
+    }
+
+    // ---- device ----------------------------------------------------------------------------
+
+    /// <summary>MAX and AVE run on a device through the inner Pooling layers' device code (and
+    /// copies for the flatten/concatenation); STOCHASTIC stays on the host as Pooling does.</summary>
+    public override bool RunsOnDevice => _method != PoolMethod.Stochastic;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var y = top[0].MutableDataOn(backend);
+        int stride = (int)(top[0].Count / Math.Max(1, _num)), offset = 0;
+        for (int l = 0; l < _levels; l++)
+        {
+            _pools[l].ForwardOn(backend, _inLists[l], _outLists[l]);
+            int size = (int)(_outputs[l].Count / Math.Max(1, _num));
+            var level = _outputs[l].DataOn(backend);
+            for (int n = 0; n < _num; n++) backend.Copy(level.Slice(n * size, size), y.Slice(n * stride + offset, size));
+            offset += size;
+        }
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0] || bottom[0].Count == 0) return;
+        var dy = top[0].DiffOn(backend);
+        var dx = bottom[0].MutableDiffOn(backend);
+        int stride = (int)(top[0].Count / Math.Max(1, _num)), offset = 0;
+        for (int l = 0; l < _levels; l++)
+        {
+            int size = (int)(_outputs[l].Count / Math.Max(1, _num));
+            var level = _outputs[l].MutableDiffOn(backend);
+            for (int n = 0; n < _num; n++) backend.Copy(dy.Slice(n * stride + offset, size), level.Slice(n * size, size));
+            offset += size;
+            _pools[l].BackwardOn(backend, _outLists[l], PropagateOne, _inLists[l]);
+            var levelDx = _inputs[l].DiffOn(backend);
+            if (l == 0) backend.Copy(levelDx, dx);
+            else backend.Add(dx, levelDx, dx);
         }
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Core;
 using Engine.Proto;
 
@@ -69,6 +70,40 @@ public sealed class UpsampleLayer : Layer
                 var dst = y.Slice(pl * outPlane + oh * outW, outW);
                 for (int ow = 0; ow < outW; ow++) dst[ow] = src[ow / _scale];
             }
+    }
+
+    // ---- device ----------------------------------------------------------------------------
+
+    /// <summary>Both modes run on a device. There, a mask value that is not a position of the
+    /// output plane is skipped (nothing is written; its gradient is 0) instead of raising the host's error.</summary>
+    public override bool RunsOnDevice => true;
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var x = bottom[0].DataOn(backend);
+        var y = top[0].MutableDataOn(backend);
+        if (bottom.Count > 1)
+        {
+            int inPlane = _height * _width;
+            backend.UnpoolForward(_planes, inPlane, inPlane * _scale * _scale, x, bottom[1].DataOn(backend), y,
+                DeviceScratch.For(backend).Scratch((int)top[0].Count)); // which input wins each position; transient
+            return;
+        }
+        backend.UpsampleForward(_planes, _height, _width, _scale, x, y);
+    }
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        if (!propagateDown[0]) return;
+        var dy = top[0].DiffOn(backend);
+        var dx = bottom[0].MutableDiffOn(backend);
+        if (bottom.Count > 1)
+        {
+            int inPlane = _height * _width;
+            backend.UnpoolBackward(_planes, inPlane, inPlane * _scale * _scale, dy, bottom[1].DataOn(backend), dx);
+            return;
+        }
+        backend.UpsampleBackward(_planes, _height, _width, _scale, dy, dx);
     }
 
     private int MaskIndex(float m, int outPlane)
