@@ -11,14 +11,16 @@ public sealed partial class OpenCLBackend : IBackend
     private readonly bool _ownsContext;
     private readonly int _tileM, _tileN, _threadsM, _threadsN;
     private readonly string _gemmOptions;
+    private readonly bool _direct;
 
     /// <summary>Opens <paramref name="device"/> (a context and queue of its own).</summary>
     public OpenCLBackend(OpenCLDeviceInfo device, ProgramCache? cache = null) : this(new OpenCLContext(device, cache), ownsContext: true) { }
 
-    /// <summary>Works on an open context (which the caller keeps and disposes).</summary>
-    public OpenCLBackend(OpenCLContext context) : this(context, ownsContext: false) { }
+    /// <summary>Works on an open context (which the caller keeps and disposes). <paramref name="gemm"/>
+    /// forces a GEMM kernel ("tiled", "direct"); by default a CPU device gets the direct one.</summary>
+    public OpenCLBackend(OpenCLContext context, string? gemm = null) : this(context, ownsContext: false, gemm) { }
 
-    private OpenCLBackend(OpenCLContext context, bool ownsContext)
+    private OpenCLBackend(OpenCLContext context, bool ownsContext, string? gemm = null)
     {
         Context = context;
         _ownsContext = ownsContext;
@@ -28,11 +30,23 @@ public sealed partial class OpenCLBackend : IBackend
         _tileM = _tileN = small ? 32 : 64;
         _threadsM = _threadsN = small ? 8 : 16;
         _gemmOptions = small ? "-DTSM=32 -DTSN=32" : "";
+        // A CPU device (PoCL) runs the direct kernel: no local memory, vectorised across work-items.
+        // ENGINE_OPENCL_GEMM=tiled|direct overrides the choice.
+        gemm ??= Environment.GetEnvironmentVariable("ENGINE_OPENCL_GEMM");
+        _direct = gemm switch
+        {
+            "tiled" => false,
+            "direct" => true,
+            _ => context.Device.Type.Contains("CPU", StringComparison.Ordinal),
+        };
     }
 
     public OpenCLContext Context { get; }
 
     public string Name => $"OpenCL: {Context.Device.Describe()}";
+
+    /// <summary>Which GEMM kernel runs: "direct" (gemm_direct.cl, CPU devices) or "tiled" (gemm.cl, local-memory tiles).</summary>
+    public string GemmKernel => _direct ? "direct" : "tiled";
 
     /// <summary>Builds (or loads from the disk cache) every program now rather than on first use.</summary>
     public IReadOnlyList<OpenCLProgram> Warm() =>
@@ -80,6 +94,19 @@ public sealed partial class OpenCLBackend : IBackend
         NeedBatched(a, transA ? k : m, transA ? m : k, lda, strideA, batch, "A");
         NeedBatched(b, transB ? n : k, transB ? k : n, ldb, strideB, batch, "B");
         NeedBatched(c, m, n, ldc, strideC, batch, "C");
+        if (_direct)
+        {
+            var direct = Program("gemm_direct").Kernel((transA, transB) switch
+            {
+                (false, false) => "sgemm_direct_nn",
+                (false, true) => "sgemm_direct_nt",
+                (true, false) => "sgemm_direct_tn",
+                _ => "sgemm_direct_tt",
+            });
+            direct.Launch([n, (m + 3) / 4, batch], [],
+                m, n, k, alpha, Buf(a), a.Offset, lda, strideA, Buf(b), b.Offset, ldb, strideB, beta, Buf(c), c.Offset, ldc, strideC);
+            return;
+        }
         var kernel = Gemm().Kernel((transA, transB) switch
         {
             (false, false) => "sgemm_nn",

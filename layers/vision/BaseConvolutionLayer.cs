@@ -391,48 +391,65 @@ public abstract class BaseConvolutionLayer : Layer
     private ConvWindow Window => new(Channels: _convIn, Height: _imgH, Width: _imgW, KernelH: Geo.KernelH, KernelW: Geo.KernelW,
         PadH: Geo.PadH, PadW: Geo.PadW, StrideH: Geo.StrideH, StrideW: Geo.StrideW, DilationH: Geo.DilationH, DilationW: Geo.DilationW);
 
-    /// <summary>Floats of scratch a call needs: the columns (none for 1×1) and, for the bias, one image of the top side.</summary>
-    private int DeviceScratchCount => Math.Max(_is1x1 ? 0 : _colSize, _biasTerm ? _topSize : 0);
+    /// <summary>Images per device call: as many as keep the columns and partial weight gradients under 64 MiB (at least one).</summary>
+    private int DeviceChunk => (int)Math.Clamp((16L << 20) / Math.Max(1L, (long)(_is1x1 ? 0 : _colSize) + WeightCount), 1, Math.Max(_num, 1));
 
-    /// <summary>Column side (conv-out × colSpatial) = W · im2col(image), on the device; overwrites <paramref name="output"/>.</summary>
-    private void GemmForwardOn(IBackend backend, BufferView weights, BufferView image, BufferView output, BufferView scratch)
+    private int WeightCount => _group * _outPerGroup * _kernelDim;
+
+    /// <summary>Floats of scratch a call needs: a chunk's columns (none for 1×1) and partial weight gradients, or one image of the top side for the bias.</summary>
+    private int DeviceScratchCount => Math.Max(DeviceChunk * ((_is1x1 ? 0 : _colSize) + WeightCount), _biasTerm ? _topSize : 0);
+
+    // Sizes of one image on the image side (conv's bottom, deconv's top) and the column side.
+    private int ImageSideSize => Reverse ? _topSize : _bottomSize;
+    private int OutputSideSize => Reverse ? _bottomSize : _topSize;
+
+    /// <summary>The columns of <paramref name="batch"/> images (im2col into the scratch; a 1×1 convolution reads the images themselves).</summary>
+    private (BufferView columns, int stride) ColumnsOn(IBackend backend, int batch, BufferView images, BufferView scratch)
     {
-        var col = image;
-        if (!_is1x1)
-        {
-            col = scratch.Slice(0, _colSize);
-            backend.Im2Col(Window, image, col);
-        }
-        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
-        for (int g = 0; g < _group; g++)
-            backend.Gemm(false, false, _outPerGroup, _colSpatial, _kernelDim, 1f, weights.Slice(g * wGroup, wGroup), _kernelDim,
-                col.Slice(g * cGroup, cGroup), _colSpatial, 0f, output.Slice(g * oGroup, oGroup), _colSpatial);
+        if (_is1x1) return (images, ImageSideSize);
+        var columns = scratch.Slice(0, batch * _colSize);
+        backend.Im2ColBatched(Window, batch, images, ImageSideSize, columns, _colSize);
+        return (columns, _colSize);
     }
 
-    /// <summary>Image = col2im(Wᵀ · column side), on the device; overwrites <paramref name="image"/>.</summary>
-    private void GemmBackwardOn(IBackend backend, BufferView weights, BufferView output, BufferView image, BufferView scratch)
+    /// <summary>Column side = W · im2col(image) for <paramref name="batch"/> images, one batched GEMM per group; overwrites <paramref name="outputs"/>.</summary>
+    private void GemmForwardOn(IBackend backend, int batch, BufferView weights, BufferView images, BufferView outputs, BufferView scratch)
     {
+        var (col, colStride) = ColumnsOn(backend, batch, images, scratch);
         int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
-        var target = _is1x1 ? image : scratch.Slice(0, _colSize);
         for (int g = 0; g < _group; g++)
-            backend.Gemm(true, false, _kernelDim, _colSpatial, _outPerGroup, 1f, weights.Slice(g * wGroup, wGroup), _kernelDim,
-                output.Slice(g * oGroup, oGroup), _colSpatial, 0f, target.Slice(g * cGroup, cGroup), _colSpatial);
-        if (!_is1x1) backend.Col2Im(Window, target, image);
+            backend.GemmBatched(batch, false, false, _outPerGroup, _colSpatial, _kernelDim, 1f,
+                weights.Slice(g * wGroup, wGroup), _kernelDim, 0,
+                col.Slice(g * cGroup, col.Count - g * cGroup), _colSpatial, colStride,
+                0f, outputs.Slice(g * oGroup, outputs.Count - g * oGroup), _colSpatial, OutputSideSize);
     }
 
-    /// <summary>weightDiff += column side · im2col(image)ᵀ, on the device.</summary>
-    private void GemmWeightOn(IBackend backend, BufferView image, BufferView output, BufferView weightDiff, BufferView scratch)
+    /// <summary>Image = col2im(Wᵀ · column side) for <paramref name="batch"/> images; overwrites <paramref name="images"/>.</summary>
+    private void GemmBackwardOn(IBackend backend, int batch, BufferView weights, BufferView outputs, BufferView images, BufferView scratch)
     {
-        var col = image;
-        if (!_is1x1)
-        {
-            col = scratch.Slice(0, _colSize);
-            backend.Im2Col(Window, image, col);
-        }
+        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
+        var (target, stride) = _is1x1 ? (images, ImageSideSize) : (scratch.Slice(0, batch * _colSize), _colSize);
+        for (int g = 0; g < _group; g++)
+            backend.GemmBatched(batch, true, false, _kernelDim, _colSpatial, _outPerGroup, 1f,
+                weights.Slice(g * wGroup, wGroup), _kernelDim, 0,
+                outputs.Slice(g * oGroup, outputs.Count - g * oGroup), _colSpatial, OutputSideSize,
+                0f, target.Slice(g * cGroup, target.Count - g * cGroup), _colSpatial, stride);
+        if (!_is1x1) backend.Col2ImBatched(Window, batch, target, _colSize, images, ImageSideSize);
+    }
+
+    /// <summary>weightDiff += Σ over <paramref name="batch"/> images of column side · im2col(image)ᵀ: per-image products into the scratch, then added in image order.</summary>
+    private void GemmWeightOn(IBackend backend, int batch, BufferView images, BufferView outputs, BufferView weightDiff, BufferView scratch)
+    {
+        var (col, colStride) = ColumnsOn(backend, batch, images, scratch);
+        int weights = WeightCount;
+        var partials = scratch.Slice(_is1x1 ? 0 : batch * _colSize, batch * weights);
         int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
         for (int g = 0; g < _group; g++)
-            backend.Gemm(false, true, _outPerGroup, _kernelDim, _colSpatial, 1f, output.Slice(g * oGroup, oGroup), _colSpatial,
-                col.Slice(g * cGroup, cGroup), _colSpatial, 1f, weightDiff.Slice(g * wGroup, wGroup), _kernelDim);
+            backend.GemmBatched(batch, false, true, _outPerGroup, _kernelDim, _colSpatial, 1f,
+                outputs.Slice(g * oGroup, outputs.Count - g * oGroup), _colSpatial, OutputSideSize,
+                col.Slice(g * cGroup, col.Count - g * cGroup), _colSpatial, colStride,
+                0f, partials.Slice(g * wGroup, partials.Count - g * wGroup), _kernelDim, weights);
+        backend.AddSlices(batch, weights, partials, weightDiff);
     }
 
     public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
@@ -445,12 +462,13 @@ public abstract class BaseConvolutionLayer : Layer
         {
             var input = bottom[i].DataOn(backend);
             var output = top[i].MutableDataOn(backend);
-            for (int n = 0; n < _num; n++)
+            for (int n = 0; n < _num; n += DeviceChunk)
             {
-                var x = input.Slice(n * _bottomSize, _bottomSize);
-                var y = output.Slice(n * _topSize, _topSize);
-                if (Reverse) GemmBackwardOn(backend, weights, x, y, scratch);
-                else GemmForwardOn(backend, weights, x, y, scratch);
+                int batch = Math.Min(DeviceChunk, _num - n);
+                var x = input.Slice(n * _bottomSize, batch * _bottomSize);
+                var y = output.Slice(n * _topSize, batch * _topSize);
+                if (Reverse) GemmBackwardOn(backend, batch, weights, x, y, scratch);
+                else GemmForwardOn(backend, batch, weights, x, y, scratch);
             }
         }
         if (_biasTerm)
@@ -499,20 +517,21 @@ public abstract class BaseConvolutionLayer : Layer
             var topDiff = top[i].DiffOn(backend);
             var bottomData = needWeight ? bottom[i].DataOn(backend) : default;
             var bottomDiff = propagateDown[i] ? bottom[i].MutableDiffOn(backend) : default;
-            for (int n = 0; n < _num; n++)
+            for (int n = 0; n < _num; n += DeviceChunk)
             {
-                var dy = topDiff.Slice(n * _topSize, _topSize);
+                int batch = Math.Min(DeviceChunk, _num - n);
+                var dy = topDiff.Slice(n * _topSize, batch * _topSize);
                 if (needWeight)
                 {
-                    var x = bottomData.Slice(n * _bottomSize, _bottomSize);
-                    if (Reverse) GemmWeightOn(backend, dy, x, weightDiff, scratch);
-                    else GemmWeightOn(backend, x, dy, weightDiff, scratch);
+                    var x = bottomData.Slice(n * _bottomSize, batch * _bottomSize);
+                    if (Reverse) GemmWeightOn(backend, batch, dy, x, weightDiff, scratch);
+                    else GemmWeightOn(backend, batch, x, dy, weightDiff, scratch);
                 }
                 if (propagateDown[i])
                 {
-                    var dx = bottomDiff.Slice(n * _bottomSize, _bottomSize);
-                    if (Reverse) GemmForwardOn(backend, weights, dy, dx, scratch);
-                    else GemmBackwardOn(backend, weights, dy, dx, scratch);
+                    var dx = bottomDiff.Slice(n * _bottomSize, batch * _bottomSize);
+                    if (Reverse) GemmForwardOn(backend, batch, weights, dy, dx, scratch);
+                    else GemmBackwardOn(backend, batch, weights, dy, dx, scratch);
                 }
             }
         }

@@ -88,6 +88,64 @@ public abstract class BackendPrimitiveTests
         AssertClose(Download(dc), expected, $"gemm {(transA ? "T" : "N")}{(transB ? "T" : "N")} {m}x{n}x{k} alpha {alpha} beta {beta}");
     }
 
+    // Batched: problem i reads A, B, C at i·stride (stride 0 = shared), against one Blas.Sgemm per problem.
+    [TestCase(false, false, 0), TestCase(true, false, 70), TestCase(false, true, 0), TestCase(true, true, 70)]
+    public void GemmBatchedMatchesOneBlasCallPerProblem(bool transA, bool transB, int strideA)
+    {
+        const int batch = 3, m = 13, n = 17, k = 5, ldb = 18, ldc = 19;
+        int lda = transA ? 14 : 6;
+        int rowsA = transA ? k : m, rowsB = transB ? n : k;
+        int strideB = rowsB * ldb + 2, strideC = m * ldc + 1;
+        var a = Random(strideA * (batch - 1) + rowsA * lda, 41);
+        var b = Random(strideB * batch, 42);
+        var c = Random(strideC * batch, 43);
+        var expected = (float[])c.Clone();
+        for (int i = 0; i < batch; i++)
+            Blas.Sgemm(transA, transB, m, n, k, 0.7f, a.AsSpan(i * strideA), lda, b.AsSpan(i * strideB), ldb, 0.3f, expected.AsSpan(i * strideC), ldc);
+        using var da = Upload(a);
+        using var db = Upload(b);
+        using var dc = Upload(c);
+        Backend.GemmBatched(batch, transA, transB, m, n, k, 0.7f, da.All, lda, strideA, db.All, ldb, strideB, 0.3f, dc.All, ldc, strideC);
+        AssertClose(Download(dc), expected, $"batched gemm {transA}/{transB}");
+    }
+
+    [Test]
+    public void Im2ColBatchedAndAddSlicesMatchOneCallPerImage()
+    {
+        var w = new ConvWindow(Channels: 3, Height: 7, Width: 6, KernelH: 3, KernelW: 2, PadH: 1, PadW: 0, StrideH: 2, StrideW: 1);
+        const int batch = 4;
+        int imageStride = w.ImageCount + 3, columnStride = w.ColumnCount + 5;
+        var images = Random(imageStride * batch, 51);
+        var expectedColumns = new float[columnStride * batch];
+        for (int i = 0; i < batch; i++)
+            Im2Col.Forward(images.AsSpan(i * imageStride, w.ImageCount), w.Channels, w.Height, w.Width, w.KernelH, w.KernelW,
+                w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW, expectedColumns.AsSpan(i * columnStride, w.ColumnCount));
+        using var di = Upload(images);
+        using var dcol = Upload(new float[columnStride * batch]);
+        Backend.Im2ColBatched(w, batch, di.All, imageStride, dcol.All, columnStride);
+        AssertClose(Download(dcol), expectedColumns, "batched im2col");
+
+        // col2im of the columns back: each image is the adjoint of its own columns.
+        var back = new float[imageStride * batch];
+        for (int i = 0; i < batch; i++)
+            Im2Col.Backward(expectedColumns.AsSpan(i * columnStride, w.ColumnCount), w.Channels, w.Height, w.Width, w.KernelH, w.KernelW,
+                w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW, back.AsSpan(i * imageStride, w.ImageCount));
+        using var dback = Upload(new float[imageStride * batch]);
+        Backend.Col2ImBatched(w, batch, dcol.All, columnStride, dback.All, imageStride);
+        AssertClose(Download(dback), back, "batched col2im");
+
+        // AddSlices: destination += the sum of the slices.
+        var slices = Random(5 * 11, 52);
+        var dst = Random(11, 53);
+        var sum = (float[])dst.Clone();
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 11; j++) sum[j] += slices[i * 11 + j];
+        using var ds = Upload(slices);
+        using var dd = Upload(dst);
+        Backend.AddSlices(5, 11, ds.All, dd.All);
+        AssertClose(Download(dd), sum, "add slices");
+    }
+
     [Test]
     public void GemmWithBetaZeroIgnoresNaNInC()
     {

@@ -33,3 +33,27 @@ public class OpenCLPrimitiveTests : BackendPrimitiveTests
         AssertClose(Download(dc.All), expected, "CLBlast TT");
     }
 }
+
+/// <summary>
+/// The primitive set with the other GEMM kernel than the device's default (on PoCL, a CPU device,
+/// the default is the direct kernel, so this runs the tiled one that GPUs get), on the same context.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class OpenCLOtherGemmKernelTests : BackendPrimitiveTests
+{
+    private static OpenCLBackend? _other;
+
+    protected override IBackend Backend
+    {
+        get
+        {
+            var main = OpenCLTestDevice.Backend;
+            return _other ??= new OpenCLBackend(main.Context, main.GemmKernel == "direct" ? "tiled" : "direct");
+        }
+    }
+
+    [Test]
+    public void RunsTheOtherKernel() =>
+        Assert.That(((OpenCLBackend)Backend).GemmKernel, Is.Not.EqualTo(OpenCLTestDevice.Backend.GemmKernel));
+}

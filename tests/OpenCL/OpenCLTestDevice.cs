@@ -61,11 +61,3 @@ internal static class OpenCLTestDevice
         return v;
     }
 }
-
-/// <summary>Closes the shared device after every test of this namespace has run.</summary>
-[SetUpFixture]
-public sealed class OpenCLTestsSetUp
-{
-    [OneTimeTearDown]
-    public void CloseDevice() => OpenCLTestDevice.Close();
-}
