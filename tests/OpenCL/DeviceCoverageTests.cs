@@ -25,6 +25,9 @@ public class DeviceCoverageTests
         ["DummyData"] = "fills from the host's generator (the same numbers as on the CPU)",
         ["Input"] = "its values are set by the caller on the host",
         ["HDF5Output"] = "writes HDF5 files on the host",
+        // Not written yet: the generic multi-mode loss; the loss primitives it needs exist
+        // (IBackend.Loss.cs), the wiring of its per-position weights does not.
+        ["Loss"] = "device code not written yet",
     };
 
     private static IEnumerable<Type> LayerTypes() =>
