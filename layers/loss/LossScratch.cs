@@ -11,45 +11,35 @@ namespace Engine.Layers;
 internal sealed class LossScratch
 {
     private IBackend? _backend;
-    private IBackendBuffer? _losses, _counts, _normalizer, _classWeights;
+    private readonly DeviceBuffer _losses = new(), _counts = new(), _normalizer = new();
+    private IBackendBuffer? _classWeights;
 
     private void On(IBackend backend)
     {
         if (ReferenceEquals(backend, _backend)) return;
-        foreach (var b in new[] { _losses, _counts, _normalizer, _classWeights }) b?.Dispose();
-        _losses = _counts = _normalizer = _classWeights = null;
+        _classWeights?.Dispose();
+        _classWeights = null;
         _backend = backend;
     }
 
-    private static BufferView Grow(IBackend backend, ref IBackendBuffer? buffer, int count)
-    {
-        if (buffer == null || buffer.Count < count)
-        {
-            buffer?.Dispose();
-            buffer = backend.Allocate(Math.Max(count, 1));
-        }
-        return new BufferView(buffer, 0, count);
-    }
-
-    /// <summary>Room for <paramref name="count"/> losses.</summary>
     public BufferView Losses(IBackend backend, int count)
     {
         On(backend);
-        return Grow(backend, ref _losses, count);
+        return _losses.On(backend, count);
     }
 
     /// <summary>Room for <paramref name="count"/> valid flags.</summary>
     public BufferView Counts(IBackend backend, int count)
     {
         On(backend);
-        return Grow(backend, ref _counts, count);
+        return _counts.On(backend, count);
     }
 
     /// <summary>The normaliser: written by <see cref="IBackend.LossReduce"/> in forward, read in backward.</summary>
     public BufferView Normalizer(IBackend backend)
     {
         On(backend);
-        return Grow(backend, ref _normalizer, 1);
+        return _normalizer.On(backend, 1);
     }
 
     /// <summary>The class weights on the backend (uploaded on first use; they are fixed at set-up), or null without any.</summary>

@@ -71,7 +71,7 @@ public sealed class ClipLayer : NeuronLayer
     }
 
     // On a device in place the mask is kept in a device buffer, as the host keeps it in _mask.
-    private readonly NeuronDeviceBuffer _deviceMask = new();
+    private readonly DeviceBuffer _deviceMask = new();
 
     public override bool RunsOnDevice => true;
 

@@ -62,7 +62,7 @@ public sealed class DropoutLayer : NeuronLayer
 
     // The mask on the device: drawn on the host (the same generator and order as Forward, so the
     // same masks), uploaded each TRAIN forward and kept for backward.
-    private readonly LayerDeviceBuffer _deviceMask = new();
+    private readonly DeviceBuffer _deviceMask = new();
 
     public override bool RunsOnDevice => true;
 

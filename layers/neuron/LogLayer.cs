@@ -64,7 +64,7 @@ public sealed class LogLayer : NeuronLayer
 
     // On a device the argument is recomputed from x in backward; in place x is gone, so forward
     // keeps it in a device buffer (as the host always does in _arg).
-    private readonly NeuronDeviceBuffer _deviceArg = new();
+    private readonly DeviceBuffer _deviceArg = new();
 
     public override bool RunsOnDevice => true;
 

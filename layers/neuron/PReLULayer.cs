@@ -111,7 +111,7 @@ public sealed class PReLULayer : NeuronLayer
     }
 
     // In place forward keeps a copy of x in a device buffer, as the host does in _input.
-    private readonly NeuronDeviceBuffer _deviceInput = new();
+    private readonly DeviceBuffer _deviceInput = new();
 
     public override bool RunsOnDevice => true;
 

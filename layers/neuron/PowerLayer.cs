@@ -75,7 +75,7 @@ public sealed class PowerLayer : NeuronLayer
 
     // On a device the base is recomputed from x in backward; in place x is gone, so forward keeps
     // it in a device buffer (as the host always does in _base) when backward needs it.
-    private readonly NeuronDeviceBuffer _deviceBase = new();
+    private readonly DeviceBuffer _deviceBase = new();
 
     public override bool RunsOnDevice => true;
 

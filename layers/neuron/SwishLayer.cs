@@ -61,7 +61,7 @@ public sealed class SwishLayer : NeuronLayer
     }
 
     // The device keeps σ(βx) in a device buffer, as the host does in _sigmoid.
-    private readonly NeuronDeviceBuffer _deviceSigmoid = new();
+    private readonly DeviceBuffer _deviceSigmoid = new();
 
     public override bool RunsOnDevice => true;
 

@@ -29,7 +29,7 @@ public sealed class BatchNormLayer : Layer
     private float[] _mean = [], _invStd = [];
     private float[] _xNorm = [];
     // Device counterparts: per-channel mean, variance, 1/std and the backward means; the normalised values.
-    private readonly NormScratch _dMean = new(), _dVar = new(), _dInvStd = new(), _dMeanDy = new(), _dMeanDyY = new(), _dXNorm = new();
+    private readonly DeviceBuffer _dMean = new(), _dVar = new(), _dInvStd = new(), _dMeanDy = new(), _dMeanDyY = new(), _dXNorm = new();
 
     public BatchNormLayer(LayerParameter param) : base(param) { }
 

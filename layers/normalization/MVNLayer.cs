@@ -20,7 +20,7 @@ public sealed class MVNLayer : Layer
     private float[] _scale = [];
     private float[] _y = [];
     // Device counterparts: per-group mean, variance, scale and backward means; y for backward.
-    private readonly NormScratch _dMean = new(), _dVar = new(), _dScale = new(), _dMeanDy = new(), _dMeanDyY = new(), _dY = new();
+    private readonly DeviceBuffer _dMean = new(), _dVar = new(), _dScale = new(), _dMeanDy = new(), _dMeanDyY = new(), _dY = new();
 
     public MVNLayer(LayerParameter param) : base(param) { }
 

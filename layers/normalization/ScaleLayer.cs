@@ -20,7 +20,7 @@ public sealed class ScaleLayer : Layer
     private bool _biasTerm;
     private float[] _input = [];
     // In place on a device: the input kept for the scale's gradient.
-    private readonly NormScratch _dInput = new();
+    private readonly DeviceBuffer _dInput = new();
 
     public ScaleLayer(LayerParameter param) : base(param) { }
 

@@ -23,7 +23,7 @@ public sealed class LSTMLayer : RecurrentLayer
     // state follows the layer between host and device code.
     private readonly Blob _hLast = new("h_last"), _cLast = new("c_last");
     // Device counterparts of the arrays above.
-    private readonly NormScratch _devGates = new(), _devDGates = new(), _devC = new(), _devHc = new(), _devOnes = new(),
+    private readonly DeviceBuffer _devGates = new(), _devDGates = new(), _devC = new(), _devHc = new(), _devOnes = new(),
         _devStatic = new(), _devSumD = new(), _devDh = new(), _devDc = new(), _devDhc = new(), _devC0 = new();
 
     public LSTMLayer(LayerParameter param) : base(param) { }

@@ -16,7 +16,7 @@ public sealed class LSTMUnitLayer : Layer
     private int _n, _h;
     private float[] _gates = [], _dc = [], _dGates = [];
     // Device counterparts: the gate values from forward; the gradients nobody asked for.
-    private readonly NormScratch _dGatesValue = new(), _dUnusedGates = new(), _dUnusedC = new();
+    private readonly DeviceBuffer _dGatesValue = new(), _dUnusedGates = new(), _dUnusedC = new();
 
     public LSTMUnitLayer(LayerParameter param) : base(param) { }
 

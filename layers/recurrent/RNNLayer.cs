@@ -22,7 +22,7 @@ public sealed class RNNLayer : RecurrentLayer
     // state follows the layer between host and device code.
     private readonly Blob _hLast = new("h_last");
     // Device counterparts of the arrays above.
-    private readonly NormScratch _dH = new(), _dHc = new(), _dDz = new(), _dDo = new(), _dOnes = new(),
+    private readonly DeviceBuffer _dH = new(), _dHc = new(), _dDz = new(), _dDo = new(), _dOnes = new(),
         _dStatic = new(), _dSumD = new(), _dDh = new(), _dDhc = new();
 
     public RNNLayer(LayerParameter param) : base(param) { }

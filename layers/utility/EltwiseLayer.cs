@@ -124,7 +124,7 @@ public sealed class EltwiseLayer : Layer
 
     // SUM is Scale + Axpy, PROD is Mul (and Divide without stable_prod_grad); MAX keeps its argmax
     // (bottom indices as floats) in a device buffer for backward.
-    private readonly UtilityScratch _deviceArgmax = new();
+    private readonly DeviceBuffer _deviceArgmax = new();
 
     public override bool RunsOnDevice => true;
 
@@ -143,7 +143,7 @@ public sealed class EltwiseLayer : Layer
                 break;
             case Op.Max:
                 {
-                    var arg = _deviceArgmax.Get(backend, y.Count);
+                    var arg = _deviceArgmax.On(backend, y.Count);
                     backend.MaxArgForward(bottom[0].DataOn(backend), bottom[1].DataOn(backend), 1, y, arg);
                     for (int i = 2; i < bottom.Count; i++) backend.MaxArgForward(y, bottom[i].DataOn(backend), i, y, arg);
                     break;
@@ -182,7 +182,7 @@ public sealed class EltwiseLayer : Layer
                     else backend.Scale(_coeff[i], dy, dx);
                     break;
                 case Op.Max:
-                    backend.MaxArgBackward(_deviceArgmax.Get(backend, dy.Count), i, dy, dx);
+                    backend.MaxArgBackward(_deviceArgmax.On(backend, dy.Count), i, dy, dx);
                     break;
             }
         }

@@ -94,13 +94,13 @@ public sealed class EmbedLayer : Layer
     // rows they came from (ScatterAddRows, accumulating) and sums them into the bias (ones·dy).
     // The indices are read on the device and not checked there: one that is not an integer in
     // [0, input_dim) gives a NaN row forward and adds nothing backward, where the host throws.
-    private readonly UtilityScratch _deviceOnes = new();
+    private readonly DeviceBuffer _deviceOnes = new();
 
     public override bool RunsOnDevice => true;
 
     private BufferView Ones(IBackend backend)
     {
-        var ones = _deviceOnes.Get(backend, _m, out bool fresh);
+        var ones = _deviceOnes.On(backend, _m, out bool fresh);
         // Filled when allocated; a larger _m later allocates (and fills) again.
         if (fresh) backend.Fill(ones, 1f);
         return ones;

@@ -101,13 +101,13 @@ public sealed class FilterLayer : Layer
     // The selection depends on the selector's values, so it is made on the host, as in Caffe: the
     // selector is read there (a small download when it lives on the device), the kept item
     // numbers are uploaded, and the items are gathered and scattered back on the device.
-    private readonly UtilityScratch _deviceKept = new();
+    private readonly DeviceBuffer _deviceKept = new();
 
     public override bool RunsOnDevice => true;
 
     private BufferView Kept(IBackend backend)
     {
-        var kept = _deviceKept.Get(backend, _count, out bool fresh);
+        var kept = _deviceKept.On(backend, _count, out bool fresh);
         if (fresh || !_keptOnDevice)
         {
             var values = new float[_count];

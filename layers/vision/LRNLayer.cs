@@ -157,7 +157,7 @@ public sealed class LRNLayer : Layer
     // ---- device ----------------------------------------------------------------------------
 
     // The forward's scale on the device, kept for backward.
-    private readonly LayerDeviceBuffer _deviceScale = new();
+    private readonly DeviceBuffer _deviceScale = new();
 
     /// <summary>Both regions run on a device (one work-item per element gathers its window).</summary>
     public override bool RunsOnDevice => true;

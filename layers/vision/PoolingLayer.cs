@@ -434,7 +434,7 @@ public sealed class PoolingLayer : Layer
     // ---- device ----------------------------------------------------------------------------
 
     // The max positions on the device (flat indices as floats), kept for backward.
-    private readonly LayerDeviceBuffer _deviceMask = new();
+    private readonly DeviceBuffer _deviceMask = new();
 
     /// <summary>MAX and AVE pooling of 4-D blobs run on a device; STOCHASTIC pooling (host random
     /// draws per window) and the N-D path (other than 2 spatial axes, average_exclude_padding)
