@@ -175,6 +175,10 @@ public abstract class BaseConvolutionLayer : Layer
         // buffers themselves live in the thread's shared ConvolutionWorkspace.
         long weightCount = Blobs[0].Count;
         _chunks = (int)Math.Max(1, Math.Min(Math.Min(_num, MaxChunks), PartialBudget / Math.Max(1, weightCount)));
+        // Every convolution of a net is reshaped before any runs, so the shared column buffers
+        // are made once at the largest size (the partial gradients are announced in Forward, when
+        // the net has said which parameters need gradients).
+        ConvolutionWorkspace.ForThisThread.ReserveColumns(_slots, _is1x1 ? 0 : _colSize);
     }
 
     /// <summary>Takes this call's column buffers (and partial gradients) from the thread's shared workspace.</summary>
@@ -250,6 +254,8 @@ public abstract class BaseConvolutionLayer : Layer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         if (_num == 0) return;
+        if (_chunks > 1 && Array.IndexOf(ParamPropagateDown, true) >= 0)
+            ConvolutionWorkspace.ForThisThread.ReservePartials(_chunks, Blobs[0].Count, _numOutput);
         TakeWorkspace(partials: false);
         for (int i = 0; i < bottom.Count; i++)
             WorkerPool.For(_slots, (this, bottom[i], top[i]), static (s, st) => st.Item1.ForwardSlot(s, st.Item2, st.Item3));

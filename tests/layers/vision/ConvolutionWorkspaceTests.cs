@@ -80,4 +80,52 @@ public class ConvolutionWorkspaceTests
         Assert.That(shared, Is.EqualTo(bigBytes), "workspace bytes with both layers vs the large layer alone");
     }
 
+    /// <summary>
+    /// Layers announce their needs (columns when reshaped, partial gradients when run forward), so
+    /// the small layer, run first, already takes buffers as large as the large layer needs: the
+    /// large layer then replaces none of them (a replaced buffer is garbage that stays resident),
+    /// and each layer still gives what it gives alone.
+    /// </summary>
+    [Test]
+    public void BuffersAreMadeOnceAtTheLargestAnnouncedSize()
+    {
+        var (bigAlone, bigBytes) = Alone(Big, BigShape, 3);
+        var (smallAlone, _) = Alone(Small, SmallShape, 7);
+        float[][] big = [], small = [], columnsFirst = [], columnsLast = [], partialsFirst = [], partialsLast = [];
+        long shared = 0;
+        var thread = new Thread(() =>
+        {
+            var (a, ab, at) = Make(Big, BigShape, 3);
+            var (b, bb, bt) = Make(Small, SmallShape, 7);
+            var workspace = ConvolutionWorkspace.ForThisThread;
+            b.Forward([bb], bt);
+            columnsFirst = workspace.Columns(0, 0).ToArray();
+            a.Forward([ab], at);
+            Backward(b, [bb], bt);
+            partialsFirst = workspace.Partials(0, 0, 0).weights.ToArray();
+            Backward(a, [ab], at);
+            columnsLast = workspace.Columns(0, 0).ToArray();
+            partialsLast = workspace.Partials(0, 0, 0).weights.ToArray();
+            big = Results(a, ab, at);
+            small = Results(b, bb, bt);
+            shared = ConvolutionWorkspace.BytesOnThisThread;
+        });
+        thread.Start();
+        thread.Join();
+        for (int i = 0; i < big.Length; i++) Assert.That(big[i], Is.EqualTo(bigAlone[i]), $"large layer, result {i}");
+        for (int i = 0; i < small.Length; i++) Assert.That(small[i], Is.EqualTo(smallAlone[i]), $"small layer, result {i}");
+        Assert.That(columnsFirst, Is.Not.Empty);
+        Assert.That(columnsFirst[0].Length, Is.EqualTo(5 * 5 * 5 * 12 * 11), "the large layer's im2col size: 5 channels x 5x5 kernel x 12x11 outputs");
+        for (int i = 0; i < columnsFirst.Length; i++)
+            Assert.That(columnsLast[i], Is.SameAs(columnsFirst[i]), $"column buffer {i} was replaced");
+        // The small layer has 3 images, so 3 chunks; each already holds the large layer's 6x5x5x5 weights.
+        Assert.That(partialsFirst, Has.Length.EqualTo(3));
+        for (int i = 0; i < partialsFirst.Length; i++)
+        {
+            Assert.That(partialsFirst[i].Length, Is.EqualTo(6 * 5 * 5 * 5), $"partial gradient {i}");
+            Assert.That(partialsLast[i], Is.SameAs(partialsFirst[i]), $"partial gradient {i} was replaced");
+        }
+        Assert.That(shared, Is.EqualTo(bigBytes), "workspace bytes with both layers vs the large layer alone");
+    }
+
 }
