@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Cpu;
 using Engine.Layers;
 using Engine.Tests.Support;
 using NUnit.Framework;
@@ -13,6 +14,7 @@ namespace Engine.Tests.Layers.Vision;
 /// as the larger layer needs, not the sum.
 /// </summary>
 [TestFixture]
+[NonParallelizable] // sets WorkerPool.Threads and BaseConvolutionLayer.RoundsAbove
 public class ConvolutionWorkspaceTests
 {
     private static (Layer layer, Blob bottom, Blob[] tops) Make(string conv, int[] shape, ulong seed)
@@ -78,6 +80,50 @@ public class ConvolutionWorkspaceTests
         // Everything the small layer needs fits in what the large one took: the set is shared,
         // not one per layer.
         Assert.That(shared, Is.EqualTo(bigBytes), "workspace bytes with both layers vs the large layer alone");
+    }
+
+    /// <summary>
+    /// Chunks run in rounds of one per worker slot (what large layers do) give the gradients the
+    /// one loop over all chunks gives, bit for bit, on any thread count, with one partial buffer
+    /// per slot instead of one per chunk: 7 images make 7 chunks, in rounds of 2, 2, 2, 1 on two
+    /// threads.
+    /// </summary>
+    [Test]
+    public void ChunksInRoundsGiveTheSameGradientsWithABufferPerSlot()
+    {
+        int savedThreads = WorkerPool.Threads;
+        long savedRounds = BaseConvolutionLayer.RoundsAbove;
+        try
+        {
+            float[][]? reference = null;
+            foreach (var (threads, rounds) in new[] { (1, false), (2, false), (2, true), (3, true), (1, true) })
+            {
+                WorkerPool.Threads = threads;
+                BaseConvolutionLayer.RoundsAbove = rounds ? 0 : long.MaxValue;
+                float[][] results = [];
+                int partials = 0;
+                var thread = new Thread(() =>
+                {
+                    var (layer, bottom, tops) = Make(Big, [7, 5, 12, 11], 5);
+                    layer.Forward([bottom], tops);
+                    Backward(layer, [bottom], tops);
+                    results = Results(layer, bottom, tops);
+                    partials = ConvolutionWorkspace.ForThisThread.Partials(0, 0, 0).weights.Length;
+                });
+                thread.Start();
+                thread.Join();
+                reference ??= results;
+                for (int i = 0; i < results.Length; i++)
+                    Assert.That(results[i], Is.EqualTo(reference[i]), $"{threads} threads, rounds {rounds}: result {i}");
+                int expected = rounds ? threads : 7;
+                Assert.That(partials, Is.EqualTo(expected), $"{threads} threads, rounds {rounds}: partial-gradient buffers");
+            }
+        }
+        finally
+        {
+            WorkerPool.Threads = savedThreads;
+            BaseConvolutionLayer.RoundsAbove = savedRounds;
+        }
     }
 
     /// <summary>
