@@ -36,6 +36,8 @@ public abstract class Solver : IDisposable
         if (param.IterSize < 1) throw new EngineException($"solver: iter_size must be at least 1, got {param.IterSize}");
         TrainNet = BuildTrainNet();
         TestNets = BuildTestNets();
+        // The test nets were built on the training net's weights; this checks that every layer's
+        // weights match by name, count and shape, as Caffe's ShareTrainedLayersWith does.
         foreach (var t in TestNets) t.ShareTrainedLayersWith(TrainNet);
         _netDebugInfo = TrainNet.DebugInfo;
         // Caffe's layout: all of the first history kind (one per param), then all of the second.
@@ -591,7 +593,8 @@ public abstract class Solver : IDisposable
             if (i < Param.TestState.Count) state.MergeFrom(Param.TestState[i]);
             state.Phase = Phase.Test;
             Info($"Creating test net (#{i}) from {source}");
-            nets.Add(new Net(p, state, Seed + (ulong)(i + 1) * 7919, Quiet, source));
+            // Built on the training net's weights: no weights of its own filled only to be replaced.
+            nets.Add(new Net(p, state, Seed + (ulong)(i + 1) * 7919, Quiet, source, weightsFrom: TrainNet));
         }
         return nets;
     }

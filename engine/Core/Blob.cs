@@ -134,6 +134,18 @@ public sealed class Blob
         _data = other._data;
     }
 
+    /// <summary>
+    /// A new blob of <paramref name="other"/>'s shape that uses its data memory (nothing allocated
+    /// or copied for the data) and has a gradient of its own: a test net's view of the training
+    /// net's weights, as <see cref="ShareData"/> leaves it but without first allocating data to drop.
+    /// </summary>
+    public static Blob SharingDataOf(Blob other, string name = "")
+    {
+        var blob = new Blob(name) { _data = other._data, _shape = other._shape.ToArray(), Count = other.Count };
+        blob._diff.EnsureCapacity((int)blob.Count);
+        return blob;
+    }
+
     public void ShareDiff(Blob other)
     {
         if (Count != other.Count) throw new InvalidOperationException($"ShareDiff: count {Count} vs {other.Count}");

@@ -38,7 +38,12 @@ public sealed partial class Net : IDisposable
     /// <summary>A learnable blob (owned, not shared) with its multipliers.</summary>
     public sealed record LearnableParam(Blob Blob, Layer Layer, int Index, float LrMult, float DecayMult);
 
-    public Net(NetParameter param, NetState state, ulong seed = 1701, bool quiet = false, string source = "<net>")
+    /// <param name="weightsFrom">A net whose weights this one uses (the solver's training net, for a
+    /// test net): each layer named like one of its layers with weights takes them before set-up
+    /// (data shared, gradients of its own), as <see cref="ShareTrainedLayersWith"/> would leave it,
+    /// so no weights are filled here only to be dropped. A layer only this net has is filled from
+    /// this net's filler generator as before, but the shared layers no longer draw from it first.</param>
+    public Net(NetParameter param, NetState state, ulong seed = 1701, bool quiet = false, string source = "<net>", Net? weightsFrom = null)
     {
         Source = source;
         State = state.Clone();
@@ -47,7 +52,7 @@ public sealed partial class Net : IDisposable
         var withSplits = SplitInserter.Insert(filtered);
         Name = param.Name;
         DebugInfo = param.DebugInfo;
-        Build(withSplits, param.ForceBackward, seed, quiet);
+        Build(withSplits, param.ForceBackward, seed, quiet, weightsFrom);
     }
 
     /// <summary>
@@ -105,7 +110,7 @@ public sealed partial class Net : IDisposable
     /// </summary>
     public string LayerKey(int index) => _layerKeys[index];
 
-    private void Build(NetParameter param, bool forceBackward, ulong seed, bool quiet)
+    private void Build(NetParameter param, bool forceBackward, ulong seed, bool quiet, Net? weightsFrom)
     {
         var fillerRng = new Rng(seed);
         var paramOwners = new Dictionary<string, LearnableParam>(StringComparer.Ordinal);
@@ -166,7 +171,23 @@ public sealed partial class Net : IDisposable
                 available.Add(name);
             }
 
-            layer.SetUp(bottoms, tops);
+            // Weights shared with another net are given before set-up, so the layer checks their
+            // shapes instead of filling its own (the first layer of a name takes those of the last
+            // source layer of that name, where ShareTrainedLayersWith leaves them).
+            var shared = occurrence == 0 ? weightsFrom?._layers.LastOrDefault(l => l.Name == lp.Name && l.Blobs.Count > 0) : null;
+            if (shared != null)
+            {
+                foreach (var b in shared.Blobs) layer.Blobs.Add(Core.Blob.SharingDataOf(b));
+                try
+                {
+                    layer.SetUp(bottoms, tops);
+                }
+                catch (EngineException e)
+                {
+                    throw new EngineException($"{e.Message} (its weights are those of layer \"{shared.Name}\" in the {weightsFrom!.Phase} net)", e);
+                }
+            }
+            else layer.SetUp(bottoms, tops);
 
             // Loss weights: explicit per top, or 1 on the first top of a loss layer.
             for (int t = 0; t < tops.Length; t++)

@@ -34,6 +34,24 @@ public class BlobTests
     }
 
     [Test]
+    public void SharingDataOfUsesTheDataAndHasItsOwnGradient()
+    {
+        var weights = new Blob("w", 3, 4);
+        weights.Data[5] = 2;
+        var view = Blob.SharingDataOf(weights, "v");
+        Assert.That(view.Name, Is.EqualTo("v"));
+        Assert.That(view.Shape, Is.EqualTo(new[] { 3, 4 }));
+        Assert.That(view.DataArray, Is.SameAs(weights.DataArray));
+        Assert.That(view.Data[5], Is.EqualTo(2f));
+        Assert.That(view.DiffArray, Is.Not.SameAs(weights.DiffArray));
+        Assert.That(view.Diff.Length, Is.EqualTo(12));
+        view.Diff.Fill(1);
+        Assert.That(weights.Diff.ToArray(), Is.All.EqualTo(0f));
+        view.Reshape(2, 6);
+        Assert.That(weights.Shape, Is.EqualTo(new[] { 3, 4 }), "the shape is the view's own");
+    }
+
+    [Test]
     public void AxisOutOfRangeNamesTheBlob()
     {
         var e = Assert.Throws<EngineException>(() => new Blob("conv1", 2, 3).Dim(3))!;
