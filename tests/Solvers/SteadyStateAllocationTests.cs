@@ -59,9 +59,11 @@ public class SteadyStateAllocationTests
         var solver = SolverFactory.Create(Solver(netFile, type), quiet: true);
         solver.Step(3); // set-up, first-touch buffers, JIT
         // A call to Step makes its timer and progress line once; the iterations inside it must
-        // add nothing, so 2 and 7 iterations allocate the same.
-        long few = Allocated(() => solver.Step(2));
-        long more = Allocated(() => solver.Step(7));
+        // add nothing, so 2 and 7 iterations allocate the same. Each is the least of a few calls:
+        // a one-time allocation the runtime makes lazily (the first time a wait really blocks on a
+        // loaded machine) lands in one call only, where an allocation per iteration is in all.
+        long few = Enumerable.Range(0, 3).Min(_ => Allocated(() => solver.Step(2)));
+        long more = Enumerable.Range(0, 3).Min(_ => Allocated(() => solver.Step(7)));
         Assert.That(more - few, Is.EqualTo(0), $"{netFile} ({type}): bytes allocated by 5 more training iterations");
         Assert.That(few, Is.LessThan(4096), $"{netFile} ({type}): bytes allocated by one call of Step");
     }
