@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Backends;
 using Engine.Core;
 using Engine.Graph;
 using Engine.Proto;
@@ -225,5 +226,107 @@ public sealed class LossLayer : LabelLossLayer, IStableSoftmaxLoss
         for (int i = 0; i < 2; i++)
             if (propagateDown.Count > i && propagateDown[i] && CanBackward(i))
                 TensorPrimitives.Multiply(_grad.Data, i == 0 ? scale : -scale, bottom[i].Diff);
+    }
+
+    // ---- device code: each mode runs the primitives of its Caffe layer (IBackend.Loss.cs), or their
+    // weighted variants (IBackend.LossMode.cs), then one reduction; backward scales the gradient ----
+
+    public override bool RunsOnDevice => true;
+
+    /// <summary>The weights on the backend: the weight bottom (per element or per label, as <see cref="Weights"/> reads it) and class_weight.</summary>
+    private LossWeighting WeightingOn(IBackend backend, IReadOnlyList<Blob> bottom)
+    {
+        var cw = Scratch.ClassWeights(backend, ClassWeights);
+        if (bottom.Count <= Required) return new(null, LossWeightKind.None, Channels, Inner, cw);
+        Blob w = bottom[Required];
+        var kind = _family == Family.Contrastive || w.Count != bottom[0].Count ? LossWeightKind.Position : LossWeightKind.Element;
+        return new(w.DataOn(backend), kind, Channels, Inner, cw);
+    }
+
+    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    {
+        var weights = WeightingOn(backend, bottom);
+        bool weighted = bottom.Count > Required;
+        int positions = Outer * Inner, count = (int)bottom[0].Count;
+        BufferView x = bottom[0].DataOn(backend), labels = bottom[1].DataOn(backend);
+        BufferView losses, counts;
+        switch (_mode)
+        {
+            case Mode.MultinomialLogisticStableSoftmax or Mode.MultinomialLogistic:
+                (losses, counts) = (Scratch.Losses(backend, positions), Scratch.Counts(backend, positions));
+                backend.NllForward(Outer, Channels, Inner, x, labels, IgnoreOrNull, FltMin, weights, losses, counts);
+                break;
+            case Mode.HingeL1 or Mode.HingeL2:
+                (losses, counts) = (Scratch.Losses(backend, positions), Scratch.Counts(backend, positions));
+                backend.HingePositionForward(Outer, Channels, Inner, x, labels, IgnoreOrNull, _mode == Mode.HingeL2, weights,
+                    losses, counts, _grad.MutableDataOn(backend));
+                break;
+            case Mode.Infogain:
+            {
+                (losses, counts) = (Scratch.Losses(backend, positions), Scratch.Counts(backend, positions));
+                var prob = _prob.MutableDataOn(backend);
+                backend.SoftmaxForward(Outer, Channels, Inner, x, prob);
+                var h = (_fileH ?? bottom[2]).DataOn(backend);
+                if (weighted)
+                    backend.InfogainWeightedForward(Outer, Channels, Inner, prob, labels, IgnoreOrNull, h, weights, losses, counts, _grad.MutableDataOn(backend));
+                else
+                    backend.InfogainForward(Outer, Channels, Inner, prob, labels, IgnoreOrNull, h, weights.ClassWeights, losses, counts, _grad.MutableDataOn(backend));
+                break;
+            }
+            case Mode.EuclideanSse:
+                losses = Scratch.Losses(backend, count);
+                backend.EuclideanForward(x, labels, weights, losses, _grad.MutableDataOn(backend));
+                ReduceFixedOn(backend, losses, count, top[0]);
+                return;
+            case Mode.SmoothL1:
+                losses = Scratch.Losses(backend, count);
+                backend.SmoothL1Forward(x, labels, null, weights.Weights, _sigma, losses, _grad.MutableDataOn(backend));
+                ReduceFixedOn(backend, losses, count, top[0]);
+                return;
+            case Mode.SigmoidCrossEntropy:
+                (losses, counts) = (Scratch.Losses(backend, count), Scratch.Counts(backend, count));
+                backend.SigmoidCrossEntropyForward(x, labels, IgnoreOrNull, weights, losses, counts, _grad.MutableDataOn(backend));
+                break;
+            default: // Contrastive
+            {
+                bool legacy = Param.ContrastiveLossParam?.LegacyVersion ?? false;
+                losses = Scratch.Losses(backend, Outer);
+                if (weighted || weights.ClassWeights != null)
+                    backend.ContrastiveWeightedForward(Outer, Channels, x, labels, bottom[2].DataOn(backend), Param.LossParam.Margin, legacy,
+                        weights, losses, _grad.MutableDataOn(backend));
+                else
+                    backend.ContrastiveForward(Outer, Channels, x, labels, bottom[2].DataOn(backend), Param.LossParam.Margin, legacy,
+                        losses, _grad.MutableDataOn(backend));
+                ReduceFixedOn(backend, losses, Outer, top[0]);
+                return;
+            }
+        }
+        ReduceOn(backend, losses, counts, top[0]);
+    }
+
+    /// <summary>The reduction for the modes without ignored elements: VALID counts all <paramref name="valid"/> of them, as the host's ValidCount.</summary>
+    private void ReduceFixedOn(IBackend backend, BufferView losses, int valid, Blob top) =>
+        backend.LossReduce(losses, null, Normalizer(valid), top.MutableDataOn(backend), Scratch.Normalizer(backend));
+
+    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        for (int i = 1; i < propagateDown.Count; i++)
+            if (propagateDown[i] && !CanBackward(i))
+                throw Error($"cannot back-propagate to {BottomRole(i)} \"{bottom[i].Name}\" (bottom {i})");
+        BufferView lossWeight = top[0].DiffOn(backend), normalizer = Scratch.Normalizer(backend);
+        if (_family == Family.Multinomial)
+        {
+            if (!propagateDown[0]) return;
+            var weights = WeightingOn(backend, bottom);
+            BufferView prob = bottom[0].DataOn(backend), labels = bottom[1].DataOn(backend), diff = bottom[0].MutableDiffOn(backend);
+            if (ExpectsStableSoftmax)
+                backend.SoftmaxLossBackward(Outer, Channels, Inner, prob, labels, IgnoreOrNull, weights, lossWeight, normalizer, diff);
+            else
+                backend.NllBackward(Outer, Channels, Inner, prob, labels, IgnoreOrNull, FltMin, weights, lossWeight, normalizer, diff);
+            return;
+        }
+        for (int i = 0; i < 2; i++)
+            if (propagateDown.Count > i && propagateDown[i] && CanBackward(i))
+                backend.LossScale(i == 0 ? 1f : -1f, _grad.DataOn(backend), lossWeight, normalizer, bottom[i].MutableDiffOn(backend));
     }
 }

@@ -27,7 +27,6 @@ public class DeviceCoverageTests
         ["HDF5Output"] = "writes HDF5 files on the host",
         // Not written yet: the generic multi-mode loss; the loss primitives it needs exist
         // (IBackend.Loss.cs), the wiring of its per-position weights does not.
-        ["Loss"] = "device code not written yet",
     };
 
     private static IEnumerable<Type> LayerTypes() =>
