@@ -176,8 +176,10 @@ public sealed partial class CpuBackend : IBackend
                     if (kind == PoolKind.Max)
                     {
                         int he = Math.Min(hs + w.KernelH, w.Height), we = Math.Min(ws + w.KernelW, w.Width);
-                        float best = float.MinValue;
-                        int arg = -1;
+                        // Start from the window's first cell, as the Pooling layer does (a window of
+                        // −inf or NaN then gives that cell, not −FLT_MAX and no index).
+                        int arg = Math.Max(hs, 0) * w.Width + Math.Max(ws, 0);
+                        float best = plane[arg];
                         for (int h = Math.Max(hs, 0); h < he; h++)
                             for (int x = Math.Max(ws, 0); x < we; x++)
                                 if (plane[h * w.Width + x] > best) { best = plane[h * w.Width + x]; arg = h * w.Width + x; }

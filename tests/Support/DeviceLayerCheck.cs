@@ -148,11 +148,11 @@ public static class DeviceLayerCheck
     {
         Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: length");
         float max = 0;
-        foreach (var e in expected) max = MathF.Max(max, MathF.Abs(e));
+        foreach (var e in expected) if (float.IsFinite(e)) max = MathF.Max(max, MathF.Abs(e));
         for (int i = 0; i < expected.Length; i++)
         {
             float e = expected[i], a = actual[i];
-            if (float.IsNaN(e) && float.IsNaN(a)) continue;
+            if (a == e || (float.IsNaN(e) && float.IsNaN(a))) continue; // equal infinities too
             float scale = MathF.Max(MathF.Max(MathF.Abs(e), 0.01f * max), 1e-6f);
             if (!(MathF.Abs(a - e) <= tolerance * scale))
                 Assert.Fail($"{what}: element {i}: device {a}, host {e} (tolerance {tolerance} × {scale})");

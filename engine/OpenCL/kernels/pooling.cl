@@ -21,8 +21,10 @@ __kernel void max_pool_forward(const int count, __global const float* bottom, co
     hs = max(hs, 0);
     ws = max(ws, 0);
     __global const float* src = bottom + bottomOff + plane * height * width;
-    float best = -FLT_MAX;
-    int arg = -1;
+    // Start from the window's first cell, as the Pooling layer does (a window of -inf or NaN
+    // then gives that cell, not -FLT_MAX and no index).
+    int arg = hs * width + ws;
+    float best = src[arg];
     for (int h = hs; h < he; h++)
         for (int w = ws; w < we; w++) {
             const float v = src[h * width + w];

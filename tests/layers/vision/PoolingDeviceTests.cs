@@ -74,6 +74,19 @@ public class PoolingDeviceTests(string backend)
         });
     }
 
+    /// <summary>Windows all −∞ (a masked-out region): the first cell wins, on the device as on the
+    /// host, and takes the gradient (not −FLT_MAX with no index).</summary>
+    [Test]
+    public void MaxPoolingOverWindowsOfMinusInfinity()
+    {
+        var rng = new Rng(9);
+        DeviceLayerCheck.Compare(backend, Pool(PoolMethod.Max, 2, 2, 2, 2, 0, 0), [[1, 2, 6, 6]], new()
+        {
+            Tops = 2,
+            Input = (_, count) => Enumerable.Range(0, count).Select(i => i % 36 < 18 ? float.NegativeInfinity : rng.NextFloat()).ToArray(),
+        });
+    }
+
     [TestCase(PoolMethod.Max, 1)]
     [TestCase(PoolMethod.Max, 2)]
     [TestCase(PoolMethod.Ave, 1)]
