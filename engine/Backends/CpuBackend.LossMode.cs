@@ -1,6 +1,6 @@
 namespace Engine.Backends;
 
-/// <summary>The `Loss` layer's mode primitives (IBackend.LossMode.cs) on host arrays: the same loops as the kernels of lossmode.cl.</summary>
+/// <summary>The `Loss` layer's mode primitives (IBackend.LossMode.cs) on host arrays: the same loops as the mode kernels of loss.cl.</summary>
 public sealed partial class CpuBackend
 {
     public void HingePositionForward(int outer, int channels, int inner, BufferView x, BufferView labels, int? ignoreLabel, bool l2,

@@ -2,10 +2,10 @@ using Engine.OpenCL;
 
 namespace Engine.Backends;
 
-/// <summary>The `Loss` layer's mode primitives (IBackend.LossMode.cs) over the kernels of engine/OpenCL/kernels/lossmode.cl.</summary>
+/// <summary>The `Loss` layer's mode primitives (IBackend.LossMode.cs) over the kernels of engine/OpenCL/kernels/loss.cl.</summary>
 public sealed partial class OpenCLBackend
 {
-    private OpenCLKernel LossModeKernel(string name) => Program("lossmode").Kernel(name);
+    private OpenCLKernel LossModeKernel(string name) => Program("loss").Kernel(name);
 
     public void HingePositionForward(int outer, int channels, int inner, BufferView x, BufferView labels, int? ignoreLabel, bool l2,
         in LossWeighting weights, BufferView losses, BufferView counts, BufferView grad)
