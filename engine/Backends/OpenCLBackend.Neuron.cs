@@ -134,11 +134,5 @@ public sealed partial class OpenCLBackend
 
     /// <summary>A kernel of neuron.cl over n elements, whose first argument is the count.</summary>
     private void NeuronMap(string kernel, int n, params ReadOnlySpan<KernelArg> rest)
-    {
-        if (n == 0) return;
-        Span<KernelArg> args = new KernelArg[rest.Length + 1];
-        args[0] = n;
-        rest.CopyTo(args[1..]);
-        Launch1D(Program("neuron").Kernel(kernel), n, args);
-    }
+        => Counted("neuron", kernel, n, rest);
 }

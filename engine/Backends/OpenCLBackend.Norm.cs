@@ -12,13 +12,7 @@ public sealed partial class OpenCLBackend
 
     /// <summary>A norm.cl kernel over <paramref name="n"/> work-items whose first argument is n.</summary>
     private void NormMap(string kernel, int n, params ReadOnlySpan<KernelArg> rest)
-    {
-        if (n == 0) return;
-        Span<KernelArg> args = new KernelArg[rest.Length + 1];
-        args[0] = n;
-        rest.CopyTo(args[1..]);
-        Launch1D(NormKernel(kernel), n, args);
-    }
+        => Counted("norm", kernel, n, rest);
 
     public void ChannelSum(ChannelReduction op, int outer, int channels, int inner, BufferView a, BufferView? b,
         float alpha, float beta, BufferView result)

@@ -47,11 +47,5 @@ public sealed partial class OpenCLBackend
 
     /// <summary>A kernel of solver.cl whose first argument is the count.</summary>
     private void Update(string kernel, int n, params ReadOnlySpan<KernelArg> rest)
-    {
-        if (n == 0) return;
-        Span<KernelArg> args = new KernelArg[rest.Length + 1];
-        args[0] = n;
-        rest.CopyTo(args[1..]);
-        Launch1D(Program("solver").Kernel(kernel), n, args);
-    }
+        => Counted("solver", kernel, n, rest);
 }

@@ -244,13 +244,17 @@ public sealed partial class OpenCLBackend : IBackend
     private const int Group = 128;
 
     /// <summary>An elementwise kernel whose first argument is the count.</summary>
-    private void Map(string kernel, int n, params ReadOnlySpan<KernelArg> rest)
+    private void Map(string kernel, int n, params ReadOnlySpan<KernelArg> rest) => Counted("elementwise", kernel, n, rest);
+
+    /// <summary>Kernel <paramref name="kernel"/> of <paramref name="program"/> over n work-items, the count
+    /// passed as its first argument (the arguments on the stack: nothing allocated per launch).</summary>
+    private void Counted(string program, string kernel, int n, ReadOnlySpan<KernelArg> rest)
     {
         if (n == 0) return;
-        Span<KernelArg> args = new KernelArg[rest.Length + 1];
+        Span<KernelArg> args = stackalloc KernelArg[rest.Length + 1];
         args[0] = n;
         rest.CopyTo(args[1..]);
-        Launch1D(Program("elementwise").Kernel(kernel), n, args);
+        Launch1D(Program(program).Kernel(kernel), n, args);
     }
 
     private void Launch1D(OpenCLKernel kernel, long items, params ReadOnlySpan<KernelArg> args)
