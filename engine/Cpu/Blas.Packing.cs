@@ -21,12 +21,17 @@ public static unsafe partial class Blas
     /// source row by row, so strided rows are each read once, in order.
     /// </summary>
     private static void PackRowBlock(float* src, nint ld, int kc, int cols, int[] widths, bool balanced, float* dst)
+        => PackRows(src, ld, kc, 0, kc, cols, widths, balanced, dst);
+
+    /// <summary><see cref="PackRowBlock"/> for <paramref name="rows"/> source rows that are rows
+    /// <paramref name="firstRow"/>… of a block of <paramref name="kc"/> rows (the rest packed by other calls).</summary>
+    private static void PackRows(float* src, nint ld, int rows, int firstRow, int kc, int cols, int[] widths, bool balanced, float* dst)
     {
         int w0 = widths[0];
         int full = 0;
         while (cols - full >= w0 && (balanced ? KernelSet.PickBalanced(widths, cols - full) : KernelSet.Pick(widths, cols - full)) == 0)
             full += w0;
-        for (int p = 0; p < kc; p++, src += ld)
+        for (int p = firstRow; p < firstRow + rows; p++, src += ld)
         {
             int j = 0;
             float* d = dst + (nint)p * w0;
@@ -208,14 +213,19 @@ public static unsafe partial class Blas
         private readonly float[] storage;
         public readonly float* A, B;
 
+        /// <summary>Scratch for B operands made on the fly (<see cref="Im2ColB"/>): one row of a
+        /// B block, or the rows of one transposed sliver.</summary>
+        public readonly float* Rows;
+
         private PackBuffers()
         {
-            int aSize = KernelSet.MaxPackA, bSize = KernelSet.MaxPackB;
-            storage = GC.AllocateUninitializedArray<float>(aSize + bSize + 32, pinned: true);
+            int aSize = KernelSet.MaxPackA, bSize = KernelSet.MaxPackB, rowsSize = KernelSet.MaxPackRows;
+            storage = GC.AllocateUninitializedArray<float>(aSize + bSize + rowsSize + 64, pinned: true);
             float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(storage));
             p = (float*)(((nint)p + 63) & ~(nint)63);
             A = p;
             B = p + ((aSize + 15) & ~15);
+            Rows = B + ((bSize + 15) & ~15);
         }
 
         public static PackBuffers Get() => current ??= new PackBuffers();

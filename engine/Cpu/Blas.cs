@@ -112,32 +112,35 @@ public static unsafe partial class Blas
         CheckMatrix(a, transA ? k : m, transA ? m : k, lda, nameof(a), nameof(lda));
         CheckMatrix(b, transB ? n : k, transB ? k : n, ldb, nameof(b), nameof(ldb));
 
-        var kernels = KernelSet.For(ActiveKernel);
         fixed (float* pa = a, pb = b, pc = c)
+            Run(transA, m, n, k, alpha, pa, lda, new MatrixB(pb, ldb, transB), beta, pc, ldc);
+    }
+
+    /// <summary>The product on the worker pool (cut by rows or columns of C) or, when small, on the calling thread.</summary>
+    private static void Run<TB>(bool transA, int m, int n, int k, float alpha, float* a, nint lda, TB b, float beta, float* c, nint ldc)
+        where TB : struct, IPackB<TB>
+    {
+        var kernels = KernelSet.For(ActiveKernel);
+        var job = new GemmJob<TB>
         {
-            var job = new GemmJob
-            {
-                Kernels = kernels,
-                TransA = transA,
-                TransB = transB,
-                M = m,
-                N = n,
-                K = k,
-                Alpha = alpha,
-                Beta = beta,
-                A = pa,
-                Lda = lda,
-                B = pb,
-                Ldb = ldb,
-                C = pc,
-                Ldc = ldc,
-            };
-            int threads = WorkerPool.Threads;
-            if (threads > 1 && (long)m * n * k >= ParallelThreshold && job.Split(threads))
-                WorkerPool.For(job.Parts, job, static (i, j) => j.RunPart(i));
-            else
-                GemmSerial(kernels, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-        }
+            Kernels = kernels,
+            TransA = transA,
+            M = m,
+            N = n,
+            K = k,
+            Alpha = alpha,
+            Beta = beta,
+            A = a,
+            Lda = lda,
+            B = b,
+            C = c,
+            Ldc = ldc,
+        };
+        int threads = WorkerPool.Threads;
+        if (threads > 1 && (long)m * n * k >= ParallelThreshold && job.Split(threads))
+            WorkerPool.For(job.Parts, job, static (i, j) => j.RunPart(i));
+        else
+            GemmSerial(kernels, transA, m, n, k, alpha, a, lda, b, beta, c, ldc);
     }
 
     /// <summary>
@@ -207,14 +210,15 @@ public static unsafe partial class Blas
 
     // ---- threading -----------------------------------------------------------------------
 
-    private struct GemmJob
+    private struct GemmJob<TB> where TB : struct, IPackB<TB>
     {
         public KernelSet Kernels;
-        public bool TransA, TransB;
+        public bool TransA;
         public int M, N, K;
         public float Alpha, Beta;
-        public float* A, B, C;
-        public int Lda, Ldb, Ldc;
+        public float* A, C;
+        public nint Lda, Ldc;
+        public TB B;
         public bool ByColumns;
         public int Chunk, Parts;
 
@@ -243,14 +247,13 @@ public static unsafe partial class Blas
             if (ByColumns)
             {
                 int n = Math.Min(Chunk, N - start);
-                float* b = TransB ? B + (nint)start * Ldb : B + start;
-                GemmSerial(Kernels, TransA, TransB, M, n, K, Alpha, A, Lda, b, Ldb, Beta, C + start, Ldc);
+                GemmSerial(Kernels, TransA, M, n, K, Alpha, A, Lda, B.FromColumn(start), Beta, C + start, Ldc);
             }
             else
             {
                 int m = Math.Min(Chunk, M - start);
                 float* a = TransA ? A + start : A + (nint)start * Lda;
-                GemmSerial(Kernels, TransA, TransB, m, N, K, Alpha, a, Lda, B, Ldb, Beta, C + (nint)start * Ldc, Ldc);
+                GemmSerial(Kernels, TransA, m, N, K, Alpha, a, Lda, B, Beta, C + (nint)start * Ldc, Ldc);
             }
         }
     }
@@ -302,8 +305,8 @@ public static unsafe partial class Blas
     /// meant to stay in L2) → then either each B sliver (kc × NR, kept in L1) against every A sliver
     /// of the block (<see cref="KernelSet.BSliverInL1"/>), or each A sliver against every B sliver.
     /// </summary>
-    private static void GemmSerial(KernelSet ks, bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc)
+    private static void GemmSerial<TB>(KernelSet ks, bool transA, int m, int n, int k, float alpha,
+        float* a, nint lda, TB b, float beta, float* c, nint ldc) where TB : struct, IPackB<TB>
     {
         var buffers = PackBuffers.Get();
         float* aPack = buffers.A, bPack = buffers.B;
@@ -329,21 +332,21 @@ public static unsafe partial class Blas
                 // the first m-block, and read back from L1. A plain B is packed up front, row by row:
                 // packing one sliver of it would read a cache line from each of kc rows a full row
                 // apart, which the prefetchers do not follow (measured: ~30% slower on 50×4096×500).
-                bool lazyB = ks.BSliverInL1 && transB;
+                bool lazyB = ks.BSliverInL1 && b.BySliver;
                 if (!lazyB)
                 {
-                    if (transB)
+                    if (b.BySliver)
                     {
                         for (int j = 0; j < nc;)
                         {
                             int w = ks.ColWidths[ks.ColIndex(nc - j)];
-                            PackTransposed(b + (jc + j) * ldb + pc, ldb, kc, w, Math.Min(w, nc - j), bPack + (nint)j * kc);
+                            b.PackSliver(pc, kc, jc + j, w, Math.Min(w, nc - j), bPack + (nint)j * kc);
                             j += w;
                         }
                     }
                     else
                     {
-                        PackRowBlock(b + pc * ldb + jc, ldb, kc, nc, ks.ColWidths, false, bPack);
+                        b.PackBlock(pc, kc, jc, nc, ks.ColWidths, bPack);
                     }
                 }
 
@@ -373,7 +376,7 @@ public static unsafe partial class Blas
                             int wb = ks.ColWidths[ci];
                             float* bSliver = bPack + (nint)j * kc;
                             if (lazyB && ic == 0)
-                                PackTransposed(b + (jc + j) * ldb + pc, ldb, kc, wb, Math.Min(wb, nc - j), bSliver);
+                                b.PackSliver(pc, kc, jc + j, wb, Math.Min(wb, nc - j), bSliver);
                             for (int i = 0; i < mc;)
                             {
                                 int ri = ks.RowIndex(mc - i);
@@ -485,8 +488,10 @@ public static unsafe partial class Blas
         /// <summary>Packing buffer sizes (floats) that fit every family.</summary>
         public static int MaxPackA => Math.Max(Math.Max(K512.PackA, K256.PackA), K128.PackA);
         public static int MaxPackB => Math.Max(Math.Max(K512.PackB, K256.PackB), K128.PackB);
+        public static int MaxPackRows => Math.Max(Math.Max(K512.PackRows, K256.PackRows), K128.PackRows);
         private int PackA => (Mc + MaxRows) * Kc;
         private int PackB => (Nc + MaxCols) * Kc;
+        private int PackRows => Math.Max(Nc, MaxCols * Kc);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public delegate*<nint, float*, float*, float*, nint, float, float, void> Kernel(int rowIndex, int colIndex)

@@ -260,10 +260,54 @@ public static class Im2Col
         }
     }
 
-    /// <summary>Validated 2-D geometry.</summary>
-    private readonly struct Geometry
+    /// <summary>Part of one row of the column matrix: columns [<paramref name="start"/>,
+    /// start + <paramref name="count"/>) of row <paramref name="row"/> (as <see cref="Forward"/> would
+    /// write them) into dst[0..count). The GEMM packs its B operand from these rows, so a convolution
+    /// never builds the whole column matrix (<see cref="Blas.SgemmIm2Col"/>).</summary>
+    internal static unsafe void Row(float* image, in Geometry g, int row, int start, int count, float* dst)
     {
-        public readonly int Channels, Height, Width, KernelH, KernelW, StrideW, OutH, OutW;
+        int kw = row % g.KernelW, rest = row / g.KernelW;
+        int kh = rest % g.KernelH, c = rest / g.KernelH;
+        float* plane = image + (nint)c * g.Height * g.Width;
+        int ihBase = kh * g.DilationH - g.PadH, iwBase = kw * g.DilationW - g.PadW;
+        g.ValidColumns(iwBase, out int lo, out int hi);
+        int oh = start / g.OutW, ow0 = start - oh * g.OutW;
+        while (count > 0)
+        {
+            // Output row oh, positions [ow0, ow1): zeros left and right of the image, a copy between.
+            int n = Math.Min(g.OutW - ow0, count), ow1 = ow0 + n;
+            int ih = oh * g.StrideH + ihBase;
+            if ((uint)ih >= (uint)g.Height) Zero(dst, n);
+            else
+            {
+                int a = Math.Clamp(lo, ow0, ow1), b = Math.Clamp(hi, a, ow1);
+                float* src = plane + (nint)ih * g.Width + iwBase;
+                Zero(dst, a - ow0);
+                if (g.StrideW == 1) Copy(src + a, dst + (a - ow0), b - a);
+                else
+                    for (int ow = a; ow < b; ow++) dst[ow - ow0] = src[ow * g.StrideW];
+                Zero(dst + (b - ow0), ow1 - b);
+            }
+            dst += n;
+            count -= n;
+            oh++;
+            ow0 = 0;
+        }
+    }
+
+    /// <summary>Validated 2-D geometry.</summary>
+    internal readonly struct Geometry
+    {
+        public readonly int Channels, Height, Width, KernelH, KernelW, PadH, PadW, StrideH, StrideW, DilationH, DilationW, OutH, OutW;
+
+        /// <summary>Rows (channels·kernelH·kernelW) and columns (outH·outW) of the column matrix.</summary>
+        public int Rows => Channels * KernelH * KernelW;
+        public int Columns => OutH * OutW;
+
+        public Geometry(in Engine.Backends.ConvWindow w)
+            : this(w.Channels, w.Height, w.Width, w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW)
+        {
+        }
 
         public Geometry(int channels, int height, int width, int kernelH, int kernelW, int padH, int padW,
             int strideH, int strideW, int dilationH, int dilationW)
@@ -279,7 +323,12 @@ public static class Im2Col
             Width = width;
             KernelH = kernelH;
             KernelW = kernelW;
+            PadH = padH;
+            PadW = padW;
+            StrideH = strideH;
             StrideW = strideW;
+            DilationH = dilationH;
+            DilationW = dilationW;
             OutH = OutputSize(height, kernelH, padH, strideH, dilationH);
             OutW = OutputSize(width, kernelW, padW, strideW, dilationW);
             if (OutH < 1 || OutW < 1)

@@ -50,6 +50,10 @@ public abstract class BaseConvolutionLayer : Layer
     /// </summary>
     internal static long RoundsAbove = 2L << 20;
 
+    /// <summary>Whether stride-1 "same" convolutions run col2im as a convolution with flipped weights
+    /// (see <see cref="FlipWeights"/>); tests turn it off to compare with col2im.</summary>
+    internal static bool FlippedAdjoint = true;
+
     /// <summary>An image with at least this much work and fewer images than threads: GEMMs go parallel instead.</summary>
     private const long SerialImageFlops = 4L << 20;
 
@@ -68,6 +72,12 @@ public abstract class BaseConvolutionLayer : Layer
     // Shapes of the current reshape: the blobs, and the convolution's image and column sides.
     private int _num, _channels, _bottomSize, _topSize, _topSpatial;
     private int _convIn, _convOut, _imgH, _imgW, _colSpatial, _kernelDim, _outPerGroup, _colSize;
+
+    // Stride-1 2-D convolutions whose column side is about as large as the image: image = col2im(Wᵀ·columns)
+    // runs as a convolution of the column side with the flipped weights (_flipped, remade per pass).
+    private bool _flippedAdjoint;
+    private ConvWindow _adjointWindow;
+    private float[] _flipped = [];
 
     // This call's scratch, taken from the thread's shared ConvolutionWorkspace.
     private float[][] _cols = [];
@@ -175,6 +185,17 @@ public abstract class BaseConvolutionLayer : Layer
         _kernelDim = checked(_convIn / _group * NdGeo.Kernel.Aggregate(1, (a, k) => a * k));
         _outPerGroup = _convOut / _group;
         _colSize = checked(_kernelDim * _group * _colSpatial);
+        _flippedAdjoint = false;
+        if (!_nd && !_is1x1 && Geo.StrideH == 1 && Geo.StrideW == 1)
+        {
+            // The adjoint reads the column side (outH × outW, conv-out/group channels) padded by
+            // dilation·(kernel − 1) − pad so that its output is the image again; worth it when that
+            // padding adds little work (pad ≈ kernel/2: "same" convolutions).
+            int padH = Geo.DilationH * (Geo.KernelH - 1) - Geo.PadH, padW = Geo.DilationW * (Geo.KernelW - 1) - Geo.PadW;
+            int colH = Im2Col.OutputSize(_imgH, Geo.KernelH, Geo.PadH, 1, Geo.DilationH), colW = Im2Col.OutputSize(_imgW, Geo.KernelW, Geo.PadW, 1, Geo.DilationW);
+            _adjointWindow = new ConvWindow(_convOut / _group, colH, colW, Geo.KernelH, Geo.KernelW, padH, padW, 1, 1, Geo.DilationH, Geo.DilationW);
+            _flippedAdjoint = FlippedAdjoint && padH >= 0 && padW >= 0 && 4L * _imgH * _imgW <= 5L * _colSpatial;
+        }
 
         // Worker slots, each with a column buffer (none needed for 1×1). Images run in parallel
         // when there are enough of them or each is small; otherwise one image at a time, and the
@@ -193,14 +214,17 @@ public abstract class BaseConvolutionLayer : Layer
         // Every convolution of a net is reshaped before any runs, so the shared column buffers
         // are made once at the largest size (the partial gradients are announced in Forward, when
         // the net has said which parameters need gradients).
-        ConvolutionWorkspace.ForThisThread.ReserveColumns(_slots, _is1x1 ? 0 : _colSize);
+        ConvolutionWorkspace.ForThisThread.ReserveColumns(_slots, ColumnBufferSize);
     }
+
+    /// <summary>Floats of column buffer per slot: only the N-D path and col2im need one.</summary>
+    private int ColumnBufferSize => _is1x1 || (Implicit && _flippedAdjoint) ? 0 : _colSize;
 
     /// <summary>Takes this call's column buffers (and partial gradients) from the thread's shared workspace.</summary>
     private void TakeWorkspace(bool partials)
     {
         var workspace = ConvolutionWorkspace.ForThisThread;
-        _cols = workspace.Columns(_slots, _is1x1 ? 0 : _colSize);
+        _cols = workspace.Columns(_slots, ColumnBufferSize);
         if (partials && _chunks > 1) (_weightPartials, _biasPartials) = workspace.Partials(_partialBuffers, Blobs[0].Count, _numOutput);
     }
 
@@ -209,6 +233,17 @@ public abstract class BaseConvolutionLayer : Layer
     /// <summary>Column side (conv-out × colSpatial) = W · im2col(image); overwrites <paramref name="output"/>.</summary>
     private void GemmForward(ReadOnlySpan<float> image, Span<float> output, float[] colBuffer)
     {
+        if (Implicit)
+        {
+            // The GEMM packs the columns straight from the image: no column buffer.
+            var window = GroupWindow;
+            int imageGroup = window.ImageCount, wGroupSize = _outPerGroup * _kernelDim, outGroup = _outPerGroup * _colSpatial;
+            ReadOnlySpan<float> w = Blobs[0].Data;
+            for (int g = 0; g < _group; g++)
+                Blas.SgemmIm2Col(_outPerGroup, 1f, w.Slice(g * wGroupSize, wGroupSize), _kernelDim,
+                    image.Slice(g * imageGroup, imageGroup), window, 0f, output.Slice(g * outGroup, outGroup), _colSpatial);
+            return;
+        }
         ReadOnlySpan<float> col = image;
         if (!_is1x1)
         {
@@ -225,6 +260,17 @@ public abstract class BaseConvolutionLayer : Layer
     /// <summary>Image = col2im(Wᵀ · column side); overwrites <paramref name="image"/>.</summary>
     private void GemmBackward(ReadOnlySpan<float> output, Span<float> image, float[] colBuffer)
     {
+        if (_flippedAdjoint)
+        {
+            // image = conv(column side, flipped weights): one implicit product per group, no col2im.
+            var window = _adjointWindow;
+            int inPerGroup = _convIn / _group, imageGroup = inPerGroup * _imgH * _imgW, outGroup = window.ImageCount;
+            int fGroup = inPerGroup * _outPerGroup * Geo.KernelH * Geo.KernelW, fRow = _outPerGroup * Geo.KernelH * Geo.KernelW;
+            for (int g = 0; g < _group; g++)
+                Blas.SgemmIm2Col(inPerGroup, 1f, _flipped.AsSpan(g * fGroup, fGroup), fRow, output.Slice(g * outGroup, outGroup), window,
+                    0f, image.Slice(g * imageGroup, imageGroup), _imgH * _imgW);
+            return;
+        }
         ReadOnlySpan<float> weights = Blobs[0].Data;
         int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
         var target = _is1x1 ? image : colBuffer.AsSpan(0, _colSize);
@@ -240,6 +286,35 @@ public abstract class BaseConvolutionLayer : Layer
         }
     }
 
+    /// <summary>2-D products whose column matrix the GEMM packs from the image (<see cref="Blas.SgemmIm2Col"/>);
+    /// 1×1 convolutions use the image itself, N-D ones an explicit column buffer.</summary>
+    private bool Implicit => !_nd && !_is1x1;
+
+    /// <summary>The 2-D window over one group's channels of the image side.</summary>
+    private ConvWindow GroupWindow => Window with { Channels = _convIn / _group };
+
+    /// <summary>
+    /// Remakes the flipped weights for <see cref="GemmBackward"/>: per group,
+    /// flipped[c][o][kh][kw] = W[o][c][kH−1−kh][kW−1−kw] (conv-in/group × conv-out/group·kH·kW).
+    /// </summary>
+    private void FlipWeights()
+    {
+        ReadOnlySpan<float> w = Blobs[0].Data;
+        if (_flipped.Length != w.Length) _flipped = new float[w.Length];
+        int kh = Geo.KernelH, kw = Geo.KernelW, k = kh * kw, inPerGroup = _convIn / _group;
+        for (int g = 0; g < _group; g++)
+        {
+            int groupBase = g * _outPerGroup * inPerGroup * k;
+            for (int o = 0; o < _outPerGroup; o++)
+                for (int c = 0; c < inPerGroup; c++)
+                {
+                    var src = w.Slice(groupBase + (o * inPerGroup + c) * k, k);
+                    var dst = _flipped.AsSpan(groupBase + (c * _outPerGroup + o) * k, k);
+                    for (int i = 0; i < k; i++) dst[i] = src[k - 1 - i];
+                }
+        }
+    }
+
     /// <summary>im2col of one image (conv-in × spatial) into <paramref name="columns"/>: the 2-D kernel, or the N-D one.</summary>
     private void ToColumns(ReadOnlySpan<float> image, Span<float> columns)
     {
@@ -252,6 +327,15 @@ public abstract class BaseConvolutionLayer : Layer
     /// <summary>weightDiff += column side · im2col(image)ᵀ.</summary>
     private void GemmWeight(ReadOnlySpan<float> image, ReadOnlySpan<float> output, Span<float> weightDiff, float[] colBuffer)
     {
+        if (Implicit)
+        {
+            var window = GroupWindow;
+            int imageGroup = window.ImageCount, wGroupSize = _outPerGroup * _kernelDim, outGroup = _outPerGroup * _colSpatial;
+            for (int g = 0; g < _group; g++)
+                Blas.SgemmIm2ColT(_outPerGroup, 1f, output.Slice(g * outGroup, outGroup), _colSpatial,
+                    image.Slice(g * imageGroup, imageGroup), window, 1f, weightDiff.Slice(g * wGroupSize, wGroupSize), _kernelDim);
+            return;
+        }
         ReadOnlySpan<float> col = image;
         if (!_is1x1)
         {
@@ -272,6 +356,7 @@ public abstract class BaseConvolutionLayer : Layer
         if (_chunks > 1 && Array.IndexOf(ParamPropagateDown, true) >= 0)
             ConvolutionWorkspace.ForThisThread.ReservePartials(_partialBuffers, Blobs[0].Count, _numOutput);
         TakeWorkspace(partials: false);
+        if (Reverse && _flippedAdjoint) FlipWeights();
         for (int i = 0; i < bottom.Count; i++)
             WorkerPool.For(_slots, (this, bottom[i], top[i]), static (s, st) => st.Item1.ForwardSlot(s, st.Item2, st.Item3));
     }
@@ -314,6 +399,7 @@ public abstract class BaseConvolutionLayer : Layer
         if (_num == 0 || (!needWeight && !needBias && !anyBottom)) return;
         var job = new BackwardJob(this, top, propagateDown, bottom, needWeight, needBias);
         TakeWorkspace(partials: needWeight || needBias);
+        if (!Reverse && anyBottom && _flippedAdjoint) FlipWeights();
 
         if (!needWeight && !needBias)
         {

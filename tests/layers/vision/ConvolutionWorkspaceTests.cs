@@ -28,7 +28,8 @@ public class ConvolutionWorkspaceTests
         return (layer, bottom, tops);
     }
 
-    private const string Big = "num_output: 6 kernel_size: 5 pad: 2";
+    // Both strided: stride-1 "same" convolutions need no column buffer (see NoColumnBufferForSameConvolutions).
+    private const string Big = "num_output: 6 kernel_size: 5 pad: 2 stride: 2";
     private const string Small = "num_output: 3 kernel_size: 3 stride: 2";
     private static readonly int[] BigShape = [4, 5, 12, 11], SmallShape = [3, 2, 7, 7];
 
@@ -52,6 +53,29 @@ public class ConvolutionWorkspaceTests
         thread.Join();
         Assert.That(bytes, Is.GreaterThan(0), "a convolution takes its buffers from the thread's workspace");
         return (result, bytes);
+    }
+
+    /// <summary>A stride-1 convolution padded to keep its size packs its products from the images
+    /// (forward, weight gradient, and the bottom gradient as a convolution with flipped weights):
+    /// it takes no column buffer at all. A strided one still needs one for col2im.</summary>
+    [Test]
+    public void NoColumnBufferForSameConvolutions()
+    {
+        long[] columns = new long[2];
+        var thread = new Thread(() =>
+        {
+            var (layer, bottom, tops) = Make("num_output: 6 kernel_size: 5 pad: 2", BigShape, 3);
+            layer.Forward([bottom], tops);
+            Backward(layer, [bottom], tops);
+            columns[0] = ConvolutionWorkspace.ForThisThread.Columns(1, 0)[0].Length;
+            var (strided, sb, st) = Make(Big, BigShape, 3);
+            strided.Forward([sb], st);
+            columns[1] = ConvolutionWorkspace.ForThisThread.Columns(1, 0)[0].Length;
+        });
+        thread.Start();
+        thread.Join();
+        Assert.That(columns[0], Is.EqualTo(0), "stride 1, pad 2, kernel 5");
+        Assert.That(columns[1], Is.EqualTo(5 * 5 * 5 * 6 * 6), "stride 2");
     }
 
     [Test]
@@ -161,7 +185,7 @@ public class ConvolutionWorkspaceTests
         for (int i = 0; i < big.Length; i++) Assert.That(big[i], Is.EqualTo(bigAlone[i]), $"large layer, result {i}");
         for (int i = 0; i < small.Length; i++) Assert.That(small[i], Is.EqualTo(smallAlone[i]), $"small layer, result {i}");
         Assert.That(columnsFirst, Is.Not.Empty);
-        Assert.That(columnsFirst[0].Length, Is.EqualTo(5 * 5 * 5 * 12 * 11), "the large layer's im2col size: 5 channels x 5x5 kernel x 12x11 outputs");
+        Assert.That(columnsFirst[0].Length, Is.EqualTo(5 * 5 * 5 * 6 * 6), "the large layer's im2col size: 5 channels x 5x5 kernel x 6x6 outputs");
         for (int i = 0; i < columnsFirst.Length; i++)
             Assert.That(columnsLast[i], Is.SameAs(columnsFirst[i]), $"column buffer {i} was replaced");
         // The small layer has 3 images, so 3 chunks; each already holds the large layer's 6x5x5x5 weights.

@@ -1,0 +1,118 @@
+using Engine.Backends;
+
+namespace Engine.Cpu;
+
+/// <summary>
+/// The B operand of a product, and the products whose B is an image's im2col matrix that is never
+/// built: the packing reads the image (<see cref="Im2Col.Row"/>) straight into the packed slivers.
+/// </summary>
+public static unsafe partial class Blas
+{
+    /// <summary>
+    /// C(m × outH·outW) = alpha·A·im2col(image) + beta·C, A stored m × (channels·kernelH·kernelW)
+    /// with leading dimension <paramref name="lda"/>: a convolution's forward product without its
+    /// column buffer. The same numbers, bit for bit, as <see cref="Im2Col.Forward"/> then
+    /// <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>.
+    /// </summary>
+    public static void SgemmIm2Col(int m, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> image, in ConvWindow window,
+        float beta, Span<float> c, int ldc)
+    {
+        var g = new Im2Col.Geometry(window);
+        int n = g.Columns, k = g.Rows;
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
+        CheckMatrix(c, m, n, ldc, nameof(c), nameof(ldc));
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleMatrix(c, m, n, ldc, beta);
+            return;
+        }
+        CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
+        g.Check(image.Length, int.MaxValue, nameof(image), "columns");
+        fixed (float* pa = a, pi = image, pc = c)
+            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, transposed: false), beta, pc, ldc);
+    }
+
+    /// <summary>
+    /// C(m × channels·kernelH·kernelW) = alpha·A·im2col(image)ᵀ + beta·C, A stored m × (outH·outW)
+    /// with leading dimension <paramref name="lda"/>: a convolution's weight-gradient product
+    /// without its column buffer (bit for bit the same as with it).
+    /// </summary>
+    public static void SgemmIm2ColT(int m, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> image, in ConvWindow window,
+        float beta, Span<float> c, int ldc)
+    {
+        var g = new Im2Col.Geometry(window);
+        int n = g.Rows, k = g.Columns;
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
+        CheckMatrix(c, m, n, ldc, nameof(c), nameof(ldc));
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleMatrix(c, m, n, ldc, beta);
+            return;
+        }
+        CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
+        g.Check(image.Length, int.MaxValue, nameof(image), "columns");
+        fixed (float* pa = a, pi = image, pc = c)
+            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, transposed: true), beta, pc, ldc);
+    }
+
+    /// <summary>How GemmSerial gets its B operand (k × n) into packed slivers. Implemented by structs,
+    /// so each source gets its own compiled copy of the blocked loops.</summary>
+    private interface IPackB<TSelf> where TSelf : struct, IPackB<TSelf>
+    {
+        /// <summary>Packed one sliver at a time (<see cref="PackSliver"/>, a transposing pack that
+        /// may run just before the sliver's first use) rather than a block at a time (<see cref="PackBlock"/>).</summary>
+        bool BySliver { get; }
+
+        /// <summary>Rows [pc, pc + kc) × columns [jc, jc + nc) into slivers of the given widths, as <see cref="PackRowBlock"/> lays them out.</summary>
+        void PackBlock(int pc, int kc, int jc, int nc, int[] widths, float* dst);
+
+        /// <summary>Rows [pc, pc + kc) × columns [j, j + valid) into one sliver of width w (zero past valid), as <see cref="PackTransposed"/> lays it out.</summary>
+        void PackSliver(int pc, int kc, int j, int w, int valid, float* dst);
+
+        /// <summary>The same operand from column <paramref name="start"/> on (a thread's share of C's columns).</summary>
+        TSelf FromColumn(int start);
+    }
+
+    /// <summary>B as a row-major matrix in memory (k × n, or n × k when transposed).</summary>
+    private readonly struct MatrixB(float* b, nint ldb, bool transposed) : IPackB<MatrixB>
+    {
+        public bool BySliver => transposed;
+
+        public void PackBlock(int pc, int kc, int jc, int nc, int[] widths, float* dst)
+            => PackRowBlock(b + pc * ldb + jc, ldb, kc, nc, widths, false, dst);
+
+        public void PackSliver(int pc, int kc, int j, int w, int valid, float* dst)
+            => PackTransposed(b + j * ldb + pc, ldb, kc, w, valid, dst);
+
+        public MatrixB FromColumn(int start) => new(transposed ? b + start * ldb : b + start, ldb, transposed);
+    }
+
+    /// <summary>B = im2col(image) (k = column rows, n = output positions) or its transpose, made
+    /// row by row into the thread's scratch as the packing needs them.</summary>
+    private readonly struct Im2ColB(float* image, Im2Col.Geometry g, bool transposed, int firstColumn = 0) : IPackB<Im2ColB>
+    {
+        public bool BySliver => transposed;
+
+        public void PackBlock(int pc, int kc, int jc, int nc, int[] widths, float* dst)
+        {
+            float* row = PackBuffers.Get().Rows;
+            for (int p = 0; p < kc; p++)
+            {
+                Im2Col.Row(image, g, pc + p, firstColumn + jc, nc, row);
+                PackRows(row, 0, 1, p, kc, nc, widths, false, dst);
+            }
+        }
+
+        public void PackSliver(int pc, int kc, int j, int w, int valid, float* dst)
+        {
+            // B's columns are the column matrix's rows: make `valid` of them, kc long, then transpose.
+            float* rows = PackBuffers.Get().Rows;
+            for (int r = 0; r < valid; r++) Im2Col.Row(image, g, firstColumn + j + r, pc, kc, rows + (nint)r * kc);
+            PackTransposed(rows, kc, kc, w, valid, dst);
+        }
+
+        public Im2ColB FromColumn(int start) => new(image, g, transposed, firstColumn + start);
+    }
+}
