@@ -271,17 +271,32 @@ public sealed class PoolingLayer : Layer
         }
     }
 
+    /// <summary>
+    /// MAX over one plane, in two passes per output row: the maximum of each input column over the
+    /// window's rows (vectors, contiguous), then of those over each window's columns. The result is
+    /// the row-major scan's (Caffe's: the first cell starts, a later one wins only when strictly
+    /// larger): each column keeps its first maximum, and between columns an equal value wins only
+    /// with a smaller index, i.e. an earlier row.
+    /// </summary>
     private unsafe void MaxPlane(ReadOnlySpan<float> src, Span<float> dst, Span<int> mask)
     {
         int height = _height, width = _width, outH = _outH, outW = _outW;
         int kernelH = _geo.KernelH, kernelW = _geo.KernelW, strideH = _geo.StrideH, strideW = _geo.StrideW, padH = _geo.PadH, padW = _geo.PadW;
         if (src.Length < height * width || dst.Length < outH * outW || mask.Length < outH * outW)
             throw new ArgumentException("plane buffers are too short");
-        // Output columns whose window lies inside the image horizontally: eight at a time with
-        // gathers where AVX2 exists (the same order of comparisons, so the same result).
-        int pwLo = Math.Min(outW, (padW + strideW - 1) / strideW);
-        int pwHi = width - kernelW + padW < 0 ? pwLo : Math.Clamp((width - kernelW + padW) / strideW + 1, pwLo, outW);
-        bool vector = Avx2.IsSupported && pwHi - pwLo >= 8;
+        if (width > 2048)
+        {
+            fixed (float* s = src, d = dst)
+            fixed (int* m = mask)
+                for (int ph = 0; ph < outH; ph++)
+                {
+                    int h0 = ph * strideH - padH;
+                    for (int pw = 0; pw < outW; pw++) MaxCell(s, d, m, ph, pw, Math.Max(h0, 0), Math.Min(h0 + kernelH, height));
+                }
+            return;
+        }
+        float* best = stackalloc float[width];
+        int* arg = stackalloc int[width];
         fixed (float* s = src, d = dst)
         fixed (int* m = mask)
         {
@@ -290,30 +305,66 @@ public sealed class PoolingLayer : Layer
                 int hStart = ph * strideH - padH;
                 int hEnd = Math.Min(hStart + kernelH, height);
                 hStart = Math.Max(hStart, 0);
-                int pw = 0;
-                if (vector)
+
+                // Columns: best[x] = max over rows [hStart, hEnd) of s[h, x], arg[x] its first index.
+                float* row = s + hStart * width;
+                int x = 0;
+                if (Vector256.IsHardwareAccelerated)
                 {
-                    for (; pw < pwLo; pw++) MaxCell(s, d, m, ph, pw, hStart, hEnd);
-                    var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * strideW;
-                    for (; pw + 8 <= pwHi; pw += 8)
+                    var step = Vector256.Create(width);
+                    for (; x + 8 <= width; x += 8)
                     {
-                        var columns = lanes + Vector256.Create(pw * strideW - padW);
-                        var arg = columns + Vector256.Create(hStart * width);
-                        var best = Avx2.GatherVector256(s, arg, 4);
-                        for (int h = hStart; h < hEnd; h++)
-                            for (int kw = h == hStart ? 1 : 0; kw < kernelW; kw++)
-                            {
-                                var idx = columns + Vector256.Create(h * width + kw);
-                                var v = Avx2.GatherVector256(s, idx, 4);
-                                var larger = Avx.CompareGreaterThan(v, best);
-                                best = Avx.BlendVariable(best, v, larger);
-                                arg = Avx.BlendVariable(arg.AsSingle(), idx.AsSingle(), larger).AsInt32();
-                            }
-                        best.Store(d + ph * outW + pw);
-                        arg.Store(m + ph * outW + pw);
+                        var b = Vector256.Load(row + x);
+                        var a = Vector256.Create(hStart * width + x) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+                        var idx = a;
+                        for (int h = hStart + 1; h < hEnd; h++)
+                        {
+                            idx += step;
+                            var v = Vector256.Load(row + (h - hStart) * width + x);
+                            var larger = Vector256.GreaterThan(v, b);
+                            b = Vector256.ConditionalSelect(larger, v, b);
+                            a = Vector256.ConditionalSelect(larger.AsInt32(), idx, a);
+                        }
+                        b.Store(best + x);
+                        a.Store(arg + x);
                     }
                 }
-                for (; pw < outW; pw++) MaxCell(s, d, m, ph, pw, hStart, hEnd);
+                for (; x < width; x++)
+                {
+                    float b = row[x];
+                    int a = hStart * width + x;
+                    for (int h = hStart + 1; h < hEnd; h++)
+                    {
+                        float v = s[h * width + x];
+                        bool larger = v > b;
+                        b = larger ? v : b;
+                        a = larger ? h * width + x : a;
+                    }
+                    best[x] = b;
+                    arg[x] = a;
+                }
+
+                // Windows along the row.
+                float* dRow = d + ph * outW;
+                int* mRow = m + ph * outW;
+                for (int pw = 0; pw < outW; pw++)
+                {
+                    int wStart = pw * strideW - padW;
+                    int wEnd = Math.Min(wStart + kernelW, width);
+                    wStart = Math.Max(wStart, 0);
+                    float b = best[wStart];
+                    int a = arg[wStart];
+                    for (int w = wStart + 1; w < wEnd; w++)
+                    {
+                        float v = best[w];
+                        int i = arg[w];
+                        bool wins = v > b || (v == b && i < a);
+                        b = wins ? v : b;
+                        a = wins ? i : a;
+                    }
+                    dRow[pw] = b;
+                    mRow[pw] = a;
+                }
             }
         }
     }

@@ -6,8 +6,8 @@ using static Engine.Tests.Support.VisionTestHelpers;
 namespace Engine.Tests.Layers.Vision;
 
 /// <summary>
-/// MAX pooling on planes wide enough for the vectorised path (eight output columns at a time
-/// where the window lies inside the image), against a naive loop written here with Caffe's rule:
+/// MAX pooling (column maxima eight input columns at a time, then each window's columns), on wide
+/// and narrow planes, against a naive loop written here with Caffe's rule:
 /// the window's first cell starts, a later cell wins only when strictly larger. Values are
 /// quantised so that ties are common and the tie rule is exercised.
 /// </summary>
@@ -19,6 +19,9 @@ public class MaxPoolingWideTests
     [TestCase(2, 2, 0, 16, 32)]
     [TestCase(3, 1, 1, 9, 29)]
     [TestCase(5, 3, 2, 23, 50)]
+    [TestCase(3, 2, 0, 7, 7)]
+    [TestCase(2, 1, 0, 5, 13)]
+    [TestCase(3, 3, 1, 11, 17)]
     public void MatchesNaiveWithTies(int kernel, int stride, int pad, int height, int width)
     {
         var bottom = TestData.Random("b", [2, 3, height, width], seed: 9);
