@@ -61,7 +61,7 @@ public class OpenCLGemmPathTests
     [Test]
     public void LargeGemmMatchesNaiveLoop()
     {
-        // Large enough for CLBlast's indirect kernel (padded and transposed copies of A and B).
+        // Sizes at which CLBlast may switch to its indirect kernel (padded and transposed copies of A and B).
         Check(1, false, true, 517, 515, 513, 1f, 0.5f, padA: 3, padB: 1, padC: 2, offset: 7);
         Check(2, true, false, 300, 290, 310, -0.5f, 0f, padA: 0, padB: 2, padC: 0, offset: 1, gapA: 4, gapB: 3);
     }
