@@ -11,13 +11,14 @@ public sealed partial class OpenCLBackend : IBackend
     private readonly bool _ownsContext;
     private readonly int _tileM, _tileN, _threadsM, _threadsN;
     private readonly string _gemmOptions;
-    private readonly bool _direct;
+    private readonly bool _clblast;  // GEMMs through CLBlast (k = 0 goes to our kernel, which CLBlast rejects)
+    private readonly bool _direct;   // our kernel: gemm_direct.cl (else gemm.cl's tiled one)
 
     /// <summary>Opens <paramref name="device"/> (a context and queue of its own).</summary>
     public OpenCLBackend(OpenCLDeviceInfo device, ProgramCache? cache = null) : this(new OpenCLContext(device, cache), ownsContext: true) { }
 
     /// <summary>Works on an open context (which the caller keeps and disposes). <paramref name="gemm"/>
-    /// forces a GEMM kernel ("tiled", "direct"); by default a CPU device gets the direct one.</summary>
+    /// forces a GEMM ("clblast", "tiled", "direct"); by default see <see cref="ChooseGemm"/>.</summary>
     public OpenCLBackend(OpenCLContext context, string? gemm = null) : this(context, ownsContext: false, gemm) { }
 
     private OpenCLBackend(OpenCLContext context, bool ownsContext, string? gemm = null)
@@ -30,23 +31,49 @@ public sealed partial class OpenCLBackend : IBackend
         _tileM = _tileN = small ? 32 : 64;
         _threadsM = _threadsN = small ? 8 : 16;
         _gemmOptions = small ? "-DTSM=32 -DTSN=32" : "";
-        // A CPU device (PoCL) runs the direct kernel: no local memory, vectorised across work-items.
-        // ENGINE_OPENCL_GEMM=tiled|direct overrides the choice.
-        gemm ??= Environment.GetEnvironmentVariable("ENGINE_OPENCL_GEMM");
-        _direct = gemm switch
+        bool cpu = context.Device.Type.Contains("CPU", StringComparison.Ordinal);
+        GemmKernel = ChooseGemm(gemm ?? Environment.GetEnvironmentVariable("ENGINE_OPENCL_GEMM"), cpu, ClBlast.TryLoad(), NoteOnce);
+        _clblast = GemmKernel == "clblast";
+        _direct = GemmKernel == "direct" || (_clblast && cpu);
+    }
+
+    /// <summary>
+    /// The GEMM a backend uses: <paramref name="asked"/> ("clblast", "tiled", "direct"; from
+    /// ENGINE_OPENCL_GEMM) or, when nothing is asked, our direct kernel on a CPU device (on PoCL it
+    /// runs LeNet and CIFAR-10 as fast as CLBlast, which costs ~45 s of kernel compiling in a
+    /// process that finds PoCL's cache cold) and elsewhere CLBlast where it loads (twice our tiled
+    /// kernel's speed on PoCL, and tuned per device), else the tiled kernel. See docs/opencl.md.
+    /// "clblast" without CLBlast falls back to our kernel with one note per process; an unknown
+    /// name is an error.
+    /// </summary>
+    internal static string ChooseGemm(string? asked, bool cpuDevice, bool clblastLoads, Action<string> note)
+    {
+        string own = cpuDevice ? "direct" : "tiled";
+        switch (asked)
         {
-            "tiled" => false,
-            "direct" => true,
-            _ => context.Device.Type.Contains("CPU", StringComparison.Ordinal),
-        };
+            case null or "": return !cpuDevice && clblastLoads ? "clblast" : own;
+            case "tiled" or "direct": return asked;
+            case "clblast":
+                if (clblastLoads) return "clblast";
+                note($"ENGINE_OPENCL_GEMM=clblast: {ClBlast.WhyNot ?? "CLBlast is not available"} (Debian: libclblast1); using the {own} GEMM kernel");
+                return own;
+            default: throw new EngineException($"ENGINE_OPENCL_GEMM={asked}: expected clblast, tiled or direct");
+        }
+    }
+
+    private static int _noted;
+
+    private static void NoteOnce(string message)
+    {
+        if (Interlocked.Exchange(ref _noted, 1) == 0) Engine.Core.Log.Warning(message, "opencl");
     }
 
     public OpenCLContext Context { get; }
 
     public string Name => $"OpenCL: {Context.Device.Describe()}";
 
-    /// <summary>Which GEMM kernel runs: "direct" (gemm_direct.cl, CPU devices) or "tiled" (gemm.cl, local-memory tiles).</summary>
-    public string GemmKernel => _direct ? "direct" : "tiled";
+    /// <summary>Which GEMM runs: "clblast" (CLBlast's SGEMM), "direct" (gemm_direct.cl) or "tiled" (gemm.cl, local-memory tiles).</summary>
+    public string GemmKernel { get; }
 
     /// <summary>Builds (or loads from the disk cache) every program now rather than on first use.</summary>
     public IReadOnlyList<OpenCLProgram> Warm() =>
@@ -94,6 +121,15 @@ public sealed partial class OpenCLBackend : IBackend
         NeedBatched(a, transA ? k : m, transA ? m : k, lda, strideA, batch, "A");
         NeedBatched(b, transB ? n : k, transB ? k : n, ldb, strideB, batch, "B");
         NeedBatched(c, m, n, ldc, strideC, batch, "C");
+        if (_clblast && k > 0)
+        {
+            if (batch == 1)
+                ClBlast.Sgemm(Context, transA, transB, m, n, k, alpha, Buf(a), a.Offset, lda, Buf(b), b.Offset, ldb, beta, Buf(c), c.Offset, ldc);
+            else
+                ClBlast.SgemmStridedBatched(Context, batch, transA, transB, m, n, k, alpha, Buf(a), a.Offset, lda, strideA,
+                    Buf(b), b.Offset, ldb, strideB, beta, Buf(c), c.Offset, ldc, strideC);
+            return;
+        }
         if (_direct)
         {
             var direct = Program("gemm_direct").Kernel((transA, transB) switch

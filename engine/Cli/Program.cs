@@ -75,7 +75,7 @@ public static class Program
     {
         if (selection.Note != null) Log.Warning(selection.Note, "engine");
         var backend = new Engine.Backends.OpenCLBackend(selection.Device);
-        Log.Info($"Using {selection.Describe()}", "engine");
+        Log.Info($"Using {selection.Describe()}; GEMM: {backend.GemmKernel}", "engine");
         return backend;
     }
 

@@ -278,6 +278,13 @@ public sealed class BlobMemory
         }
     }
 
+    /// <summary>
+    /// The host array when it holds the current values, else null; never transfers or waits (an
+    /// upload in flight only reads the array). Device code uses it to check a data layer's labels
+    /// on the host, where they still are, before a kernel would read a bad one.
+    /// </summary>
+    public float[]? HostIfCurrent => Head != MemoryHead.AtDevice ? _host : null;
+
     public int Capacity => _host.Length;
 
     /// <summary>The backend holding a device copy, if any.</summary>

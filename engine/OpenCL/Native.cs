@@ -231,8 +231,9 @@ internal static unsafe class Native
         [-1001] = "CL_PLATFORM_NOT_FOUND_KHR",
     };
 
-    /// <summary>The CL name of a status code, or "CL error N" for one outside the standard list.</summary>
-    public static string ErrorName(int status) => ErrorNames.TryGetValue(status, out var n) ? n : $"CL error {status}";
+    /// <summary>The CL name of a status code (or CLBlast's name for one of its own), else "CL error N".</summary>
+    public static string ErrorName(int status) =>
+        ErrorNames.TryGetValue(status, out var n) ? n : ClBlast.StatusName(status) ?? $"CL error {status}";
 }
 
 /// <summary>An OpenCL call failed: <see cref="Call"/> returned <see cref="Status"/> (named in the message).</summary>

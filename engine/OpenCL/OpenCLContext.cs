@@ -14,6 +14,7 @@ public sealed unsafe class OpenCLContext : IDisposable
     private readonly Dictionary<string, OpenCLProgram> _programs = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private nint _context, _queue;
+    private nint _transfer;  // the second queue, for staged uploads (made on first use)
 
     public OpenCLContext(OpenCLDeviceInfo device, ProgramCache? cache = null)
     {
@@ -84,6 +85,50 @@ public sealed unsafe class OpenCLContext : IDisposable
         Native.Check(rc, "clEnqueueWriteBuffer(non-blocking)");
         _cl.Flush(_queue);
         return new OpenCLEvent(_cl, ev, pin);
+    }
+
+    /// <summary>
+    /// Starts copying <paramref name="source"/>[start, start+count) to the buffer through a second
+    /// queue, so the copy over the bus can run while the compute queue is still busy (a data
+    /// layer's next batch during the current iteration's kernels). The data goes to a staging
+    /// buffer of the same size on the transfer queue, then a device copy on the compute queue,
+    /// which waits for it, moves it into place: commands enqueued later on the compute queue see the
+    /// values, and commands enqueued earlier (the previous batch's readers) are not disturbed. The
+    /// next staged write into the same buffer waits for that device copy. The array stays pinned
+    /// until the returned event (the host-to-staging copy) is waited for or disposed.
+    /// </summary>
+    public OpenCLEvent WriteStaged(OpenCLBuffer buffer, int offset, float[] source, int start, int count)
+    {
+        buffer.CheckRange(offset, count);
+        if ((uint)start > (uint)source.Length || (uint)count > (uint)(source.Length - start)) throw new ArgumentOutOfRangeException(nameof(count));
+        if (_transfer == 0)
+        {
+            int qrc;
+            _transfer = _cl.CreateCommandQueue(_context, Device.DeviceId, 0, &qrc);
+            Native.Check(qrc, "clCreateCommandQueue(transfer)");
+        }
+        var staging = buffer.Staging ??= Allocate(buffer.Count);
+        var pin = GCHandle.Alloc(source, GCHandleType.Pinned);
+        nint free = buffer.StagingFree, written = 0, moved = 0;
+        // Host → staging on the transfer queue, once the previous batch has left the staging buffer.
+        int rc = _cl.EnqueueWriteBuffer(_transfer, staging.Handle, 0, (nuint)offset * sizeof(float), (nuint)count * sizeof(float),
+            (float*)pin.AddrOfPinnedObject() + start, free != 0 ? 1u : 0u, free != 0 ? &free : null, &written);
+        if (rc != 0) pin.Free();
+        Native.Check(rc, "clEnqueueWriteBuffer(transfer queue)");
+        // A command of another queue may wait on this event only once its queue is flushed.
+        _cl.Flush(_transfer);
+        // Staging → buffer on the compute queue, after the write.
+        rc = _cl.EnqueueCopyBuffer(_queue, staging.Handle, buffer.Handle, (nuint)offset * sizeof(float), (nuint)offset * sizeof(float),
+            (nuint)count * sizeof(float), 1, &written, &moved);
+        if (rc != 0)
+        {
+            new OpenCLEvent(_cl, written, pin).Wait();
+            Native.Check(rc, "clEnqueueCopyBuffer(staging)");
+        }
+        _cl.Flush(_queue);
+        if (free != 0) _cl.ReleaseEvent(free);
+        buffer.StagingFree = moved;
+        return new OpenCLEvent(_cl, written, pin);
     }
 
     /// <summary>Starts copying the buffer into <paramref name="destination"/>[start, start+count); the values are there once the event completes.</summary>
@@ -231,6 +276,7 @@ public sealed unsafe class OpenCLContext : IDisposable
             foreach (var p in _programs.Values) p.Release();
             _programs.Clear();
         }
+        if (_transfer != 0) { _cl.Finish(_transfer); _cl.ReleaseCommandQueue(_transfer); _transfer = 0; }
         if (_queue != 0) { _cl.Finish(_queue); _cl.ReleaseCommandQueue(_queue); _queue = 0; }
         if (_context != 0) { _cl.ReleaseContext(_context); _context = 0; }
     }
@@ -262,8 +308,18 @@ public sealed unsafe class OpenCLBuffer : Engine.Backends.BackendBufferBase
             throw new ArgumentOutOfRangeException(nameof(count), $"elements [{offset}, {(long)offset + count}) are outside a buffer of {Count}");
     }
 
+    /// <summary>The staging buffer of <see cref="OpenCLContext.WriteStaged"/> (null until the first staged write).</summary>
+    internal OpenCLBuffer? Staging { get; set; }
+
+    /// <summary>The event of the last device copy out of <see cref="Staging"/> (0: none).</summary>
+    internal nint StagingFree { get; set; }
+
     public override void Dispose()
     {
+        // OpenCL keeps a released buffer (and event) alive until the commands using it are done.
+        if (StagingFree != 0) { _owner.Cl.ReleaseEvent(StagingFree); StagingFree = 0; }
+        Staging?.Dispose();
+        Staging = null;
         if (Handle != 0) { _owner.Cl.ReleaseMemObject(Handle); Handle = 0; }
     }
 }

@@ -69,11 +69,8 @@ public sealed class AccuracyLayer : Layer
             for (int j = 0; j < _inner; j++)
             {
                 int k = i * _inner + j;
-                float value = labels[k];
-                int label = (int)value;
-                if (_hasIgnore && label == _ignore) continue;
-                if (label < 0 || label >= _channels)
-                    throw Error($"label {Log.Num(value)} at index {k} of \"{bottom[1].Name}\" is outside the {_channels} classes [0, {_channels})");
+                int label = Label(labels, k, bottom[1].Name);
+                if (label < 0) continue;
                 if (perClass) classCount[label]++;
                 int at = i * dim + j;
                 float truth = scores[at + label * _inner];
@@ -98,8 +95,22 @@ public sealed class AccuracyLayer : Layer
 
     public override bool RunsOnDevice => true;
 
+    /// <summary>Label k as an integer, −1 when it is the ignore_label; an error outside [0, C).</summary>
+    private int Label(ReadOnlySpan<float> labels, int k, string name)
+    {
+        float value = labels[k];
+        int label = (int)value;
+        if (_hasIgnore && label == _ignore) return -1;
+        if (label < 0 || label >= _channels)
+            throw Error($"label {Log.Num(value)} at index {k} of \"{name}\" is outside the {_channels} classes [0, {_channels})");
+        return label;
+    }
+
     public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
+        // Labels the host still holds (a data layer's batch) are checked there, as the host code does.
+        if (bottom[1].DataMemory.HostIfCurrent is { } host)
+            for (int k = 0; k < _outer * _inner; k++) Label(host, k, bottom[1].Name);
         int positions = _outer * _inner;
         BufferView hits = _scratch.Losses(backend, positions), counts = _scratch.Counts(backend, positions);
         var labels = bottom[1].DataOn(backend);

@@ -140,6 +140,7 @@ public sealed class InfogainLossLayer : LabelLossLayer
 
     public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
+        CheckLabelsOnHost(bottom[1]);
         var prob = _prob.MutableDataOn(backend);
         backend.SoftmaxForward(Outer, Channels, Inner, bottom[0].DataOn(backend), prob);
         int positions = Outer * Inner;

@@ -119,6 +119,18 @@ public abstract class LabelLossLayer : Layer
         return label;
     }
 
+    /// <summary>
+    /// On a device: every label checked as <see cref="LabelAt"/> does when the host holds them (a data
+    /// layer's batch), so a bad label is the host's error and not a silent NaN; labels that only the
+    /// device holds are not checked (that would need a download).
+    /// </summary>
+    protected void CheckLabelsOnHost(Blob labels)
+    {
+        if (labels.DataMemory.HostIfCurrent is not { } host) return;
+        var span = host.AsSpan(0, (int)labels.Count);
+        for (int k = 0; k < Outer * Inner; k++) LabelAt(span, k);
+    }
+
     protected float ClassWeight(int label) => _classWeights.Length == 0 ? 1f : _classWeights[label];
 
     /// <summary>

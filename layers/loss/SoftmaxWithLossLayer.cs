@@ -76,6 +76,7 @@ public sealed class SoftmaxWithLossLayer : LabelLossLayer
 
     public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
+        CheckLabelsOnHost(bottom[1]);
         var prob = _prob.MutableDataOn(backend);
         backend.SoftmaxForward(Outer, Channels, Inner, bottom[0].DataOn(backend), prob);
         int positions = Outer * Inner;

@@ -108,6 +108,9 @@ public sealed class EmbedLayer : Layer
 
     public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
+        // Indices the host still holds (a data layer's batch) are checked there, as the host code does.
+        if (bottom[0].DataMemory.HostIfCurrent is { } host)
+            for (int i = 0; i < _m; i++) Index(host, i, bottom[0].Name);
         var y = top[0].MutableDataOn(backend);
         backend.GatherRows(_inputDim, _numOutput, Blobs[0].DataOn(backend), bottom[0].DataOn(backend), y);
         if (_biasTerm && _m > 0)
