@@ -3,10 +3,14 @@
 //   dotnet run -c Release --project bench/GemmBench -- [--threads 1,2] [--kernel auto|512|256|portable|all]
 //                                                      [--seconds 0.5] [--clock wall|cpu] [--tsv] [--shape MxNxK[:NT]]...
 //   dotnet run -c Release --project bench/GemmBench -- [--threads 1,2] [--seconds 1] --peak
+//   dotnet run -c Release --project bench/GemmBench -- [--threads 1] --conv C,H,W,K,PAD,STRIDE,M[,IMAGES]...
 //
 // Prints GFLOP/s (2·m·n·k / best time per call) for each shape, kernel family and thread count.
 // --tsv prints one "shape<TAB>threads<TAB>kernel<TAB>GFLOP/s" line per measurement (for bench/gemm.sh).
 // --peak prints the FP32 peak measured by an FMA-throughput loop on 1..t threads at once.
+// --conv times a convolution's products for IMAGES images (default 1) of C×H×W, a K×K kernel and M
+// outputs: the forward W·im2col(x) and the weight gradient dy·im2col(x)ᵀ, with the column matrix
+// built (Im2Col.Forward, then Sgemm) and packed straight from the images (Blas.SgemmIm2Col/T).
 // --clock cpu times with the process's CPU time instead of the wall clock: steadier on a shared
 // machine, and for several threads it gives the throughput per busy core, not the speed-up.
 // The default shapes are a 1024³ square, a few other squares, and the products a LeNet training
@@ -52,6 +56,8 @@ for (int i = 0; i < args.Length; i++)
             break;
         case "--peak":
             return PrintPeak(threadCounts, seconds, cpuClock);
+        case "--conv":
+            return PrintConv(Next(), threadCounts, seconds, cpuClock);
         case "--shape":
             shapes.Add(Shape.Parse(Next()));
             break;
@@ -176,6 +182,44 @@ static float FmaLoop(long iters)
         a11 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a11, m, d);
     }
     return System.Runtime.Intrinsics.Vector256.GetElement(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11, 0);
+}
+
+static int PrintConv(string spec, List<int> threadCounts, double seconds, bool cpuClock)
+{
+    var v = spec.Split(',').Select(int.Parse).ToArray();
+    int images = v.Length > 7 ? v[7] : 1;
+    var w = new Engine.Backends.ConvWindow(v[0], v[1], v[2], v[3], v[3], v[4], v[4], v[5], v[5]);
+    int m = v[6], k = w.Channels * w.KernelH * w.KernelW, n = w.OutH * w.OutW;
+    var rng = new Random(1);
+    float[] R(long count) { var x = new float[count]; for (long i = 0; i < count; i++) x[i] = (float)(rng.NextDouble() - 0.5); return x; }
+    float[] x = R((long)images * w.ImageCount), a = R((long)m * k), dy = R((long)m * n * images), c = new float[(long)m * n * images], cols = new float[(long)k * n * images];
+    double flops = 2.0 * m * n * k * images;
+    foreach (int t in threadCounts)
+    {
+        WorkerPool.Threads = t;
+        double ex = Measure(() =>
+        {
+            for (int i = 0; i < images; i++)
+                Im2Col.Forward(x.AsSpan(i * w.ImageCount, w.ImageCount), w.Channels, w.Height, w.Width, w.KernelH, w.KernelW, w.PadH, w.PadW,
+                    w.StrideH, w.StrideW, 1, 1, cols.AsSpan(i * k * n, k * n));
+            for (int i = 0; i < images; i++)
+                Blas.Sgemm(false, false, m, n, k, 1f, a, k, cols.AsSpan(i * k * n, k * n), n, 0f, c.AsSpan(i * m * n, m * n), n);
+        }, seconds, cpuClock);
+        double im = Measure(() => Blas.SgemmIm2Col(m, 1f, a, k, x, w, 0f, c, n * images, images, w.ImageCount), seconds, cpuClock);
+        double exT = Measure(() =>
+        {
+            for (int i = 0; i < images; i++)
+            {
+                Im2Col.Forward(x.AsSpan(i * w.ImageCount, w.ImageCount), w.Channels, w.Height, w.Width, w.KernelH, w.KernelW, w.PadH, w.PadW,
+                    w.StrideH, w.StrideW, 1, 1, cols.AsSpan(0, k * n));
+                Blas.Sgemm(false, true, m, k, n, 1f, dy.AsSpan(i * m * n, m * n), n, cols.AsSpan(0, k * n), n, 1f, a, k);
+            }
+        }, seconds, cpuClock);
+        double imT = Measure(() => Blas.SgemmIm2ColT(m, 1f, dy, n * images, x, w, 1f, a, k, images, w.ImageCount), seconds, cpuClock);
+        Console.WriteLine(FormattableString.Invariant(
+            $"conv {spec} t{t}: forward explicit {flops / ex / 1e9:F1}, implicit {flops / im / 1e9:F1}; weight gradient explicit {flops / exT / 1e9:F1}, implicit {flops / imT / 1e9:F1} GFLOP/s"));
+    }
+    return 0;
 }
 
 static string KindName(Blas.KernelKind k) => k switch

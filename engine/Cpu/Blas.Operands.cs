@@ -13,12 +13,15 @@ public static unsafe partial class Blas
     /// with leading dimension <paramref name="lda"/>: a convolution's forward product without its
     /// column buffer. The same numbers, bit for bit, as <see cref="Im2Col.Forward"/> then
     /// <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>.
+    /// With <paramref name="images"/> &gt; 1, B is the column matrices of that many images side by
+    /// side (image i at image[i·imageStride…]), and C has images·outH·outW columns.
     /// </summary>
     public static void SgemmIm2Col(int m, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> image, in ConvWindow window,
-        float beta, Span<float> c, int ldc)
+        float beta, Span<float> c, int ldc, int images = 1, int imageStride = 0)
     {
         var g = new Im2Col.Geometry(window);
-        int n = g.Columns, k = g.Rows;
+        CheckImages(g, image.Length, images, imageStride);
+        int n = checked(g.Columns * images), k = g.Rows;
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
         CheckMatrix(c, m, n, ldc, nameof(c), nameof(ldc));
         if (m == 0 || n == 0) return;
@@ -28,21 +31,23 @@ public static unsafe partial class Blas
             return;
         }
         CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
-        g.Check(image.Length, int.MaxValue, nameof(image), "columns");
         fixed (float* pa = a, pi = image, pc = c)
-            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, transposed: false), beta, pc, ldc);
+            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, imageStride, transposed: false), beta, pc, ldc);
     }
 
     /// <summary>
     /// C(m × channels·kernelH·kernelW) = alpha·A·im2col(image)ᵀ + beta·C, A stored m × (outH·outW)
     /// with leading dimension <paramref name="lda"/>: a convolution's weight-gradient product
-    /// without its column buffer (bit for bit the same as with it).
+    /// without its column buffer (bit for bit the same as with it). With <paramref name="images"/>
+    /// &gt; 1 the column matrices of that many images are side by side along k (A has
+    /// images·outH·outW columns): the sum over the images in one product.
     /// </summary>
     public static void SgemmIm2ColT(int m, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> image, in ConvWindow window,
-        float beta, Span<float> c, int ldc)
+        float beta, Span<float> c, int ldc, int images = 1, int imageStride = 0)
     {
         var g = new Im2Col.Geometry(window);
-        int n = g.Rows, k = g.Columns;
+        CheckImages(g, image.Length, images, imageStride);
+        int n = g.Rows, k = checked(g.Columns * images);
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
         CheckMatrix(c, m, n, ldc, nameof(c), nameof(ldc));
         if (m == 0 || n == 0) return;
@@ -52,9 +57,18 @@ public static unsafe partial class Blas
             return;
         }
         CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
-        g.Check(image.Length, int.MaxValue, nameof(image), "columns");
         fixed (float* pa = a, pi = image, pc = c)
-            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, transposed: true), beta, pc, ldc);
+            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, imageStride, transposed: true), beta, pc, ldc);
+    }
+
+    private static void CheckImages(in Im2Col.Geometry g, int length, int images, int imageStride)
+    {
+        if (images < 1) throw new ArgumentOutOfRangeException(nameof(images), images, "must be ≥ 1");
+        long imageSize = (long)g.Channels * g.Height * g.Width;
+        if (images > 1 && imageStride < imageSize)
+            throw new ArgumentOutOfRangeException(nameof(imageStride), imageStride, $"must be ≥ one image ({imageSize} floats)");
+        long need = (long)(images - 1) * imageStride + imageSize;
+        if (length < need) throw new ArgumentException($"image has {length} elements; {images} image(s) of {g.Channels}×{g.Height}×{g.Width} need {need}", "image");
     }
 
     /// <summary>How GemmSerial gets its B operand (k × n) into packed slivers. Implemented by structs,
@@ -90,8 +104,9 @@ public static unsafe partial class Blas
     }
 
     /// <summary>B = im2col(image) (k = column rows, n = output positions) or its transpose, made
-    /// row by row into the thread's scratch as the packing needs them.</summary>
-    private readonly struct Im2ColB(float* image, Im2Col.Geometry g, bool transposed, int firstColumn = 0) : IPackB<Im2ColB>
+    /// row by row into the thread's scratch as the packing needs them. Several images' column
+    /// matrices lie side by side along the output positions (image i at image + i·imageStride).</summary>
+    private readonly struct Im2ColB(float* image, Im2Col.Geometry g, int imageStride, bool transposed, int firstColumn = 0) : IPackB<Im2ColB>
     {
         public bool BySliver => transposed;
 
@@ -100,7 +115,7 @@ public static unsafe partial class Blas
             float* row = PackBuffers.Get().Rows;
             for (int p = 0; p < kc; p++)
             {
-                Im2Col.Row(image, g, pc + p, firstColumn + jc, nc, row);
+                Row(pc + p, firstColumn + jc, nc, row);
                 PackRows(row, 0, 1, p, kc, nc, widths, false, dst);
             }
         }
@@ -109,10 +124,26 @@ public static unsafe partial class Blas
         {
             // B's columns are the column matrix's rows: make `valid` of them, kc long, then transpose.
             float* rows = PackBuffers.Get().Rows;
-            for (int r = 0; r < valid; r++) Im2Col.Row(image, g, firstColumn + j + r, pc, kc, rows + (nint)r * kc);
+            for (int r = 0; r < valid; r++) Row(firstColumn + j + r, pc, kc, rows + (nint)r * kc);
             PackTransposed(rows, kc, kc, w, valid, dst);
         }
 
-        public Im2ColB FromColumn(int start) => new(image, g, transposed, firstColumn + start);
+        /// <summary>Row <paramref name="row"/> of the side-by-side column matrices, columns [start, start + count).</summary>
+        private void Row(int row, int start, int count, float* dst)
+        {
+            int columns = g.Columns;
+            int i = start / columns, position = start - i * columns;
+            while (count > 0)
+            {
+                int n = Math.Min(count, columns - position);
+                Im2Col.Row(image + (nint)i * imageStride, g, row, position, n, dst);
+                dst += n;
+                count -= n;
+                i++;
+                position = 0;
+            }
+        }
+
+        public Im2ColB FromColumn(int start) => new(image, g, imageStride, transposed, firstColumn + start);
     }
 }

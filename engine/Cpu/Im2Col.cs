@@ -266,6 +266,12 @@ public static class Im2Col
     /// never builds the whole column matrix (<see cref="Blas.SgemmIm2Col"/>).</summary>
     internal static unsafe void Row(float* image, in Geometry g, int row, int start, int count, float* dst)
     {
+        if (g.Is1x1)
+        {
+            // The column matrix is the image itself.
+            Copy(image + (nint)row * g.Height * g.Width + start, dst, count);
+            return;
+        }
         int kw = row % g.KernelW, rest = row / g.KernelW;
         int kh = rest % g.KernelH, c = rest / g.KernelH;
         float* plane = image + (nint)c * g.Height * g.Width;
@@ -303,6 +309,9 @@ public static class Im2Col
         /// <summary>Rows (channels·kernelH·kernelW) and columns (outH·outW) of the column matrix.</summary>
         public int Rows => Channels * KernelH * KernelW;
         public int Columns => OutH * OutW;
+
+        /// <summary>A 1×1 kernel, stride 1, no padding: every column-matrix row is an image plane.</summary>
+        public bool Is1x1 => KernelH == 1 && KernelW == 1 && StrideH == 1 && StrideW == 1 && PadH == 0 && PadW == 0;
 
         public Geometry(in Engine.Backends.ConvWindow w)
             : this(w.Channels, w.Height, w.Width, w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW)

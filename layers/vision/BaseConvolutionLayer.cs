@@ -79,6 +79,17 @@ public abstract class BaseConvolutionLayer : Layer
     private ConvWindow _adjointWindow;
     private float[] _flipped = [];
 
+    // Small outputs (few positions per image): images are taken _fold at a time into one product
+    // whose columns are theirs side by side (forward, bottom gradient) or whose k runs over them
+    // (weight gradient), through a buffer of _foldSize floats; 1 = one product per image.
+    private int _fold = 1, _foldSize;
+
+    /// <summary>Convolutions with fewer output positions per image than this fold images together.</summary>
+    internal static int FoldBelow = 256;
+
+    /// <summary>A fold aims at this many columns.</summary>
+    private const int FoldColumns = 512;
+
     // This call's scratch, taken from the thread's shared ConvolutionWorkspace.
     private float[][] _cols = [];
     private int _slots = 1;
@@ -185,8 +196,10 @@ public abstract class BaseConvolutionLayer : Layer
         _kernelDim = checked(_convIn / _group * NdGeo.Kernel.Aggregate(1, (a, k) => a * k));
         _outPerGroup = _convOut / _group;
         _colSize = checked(_kernelDim * _group * _colSpatial);
+        _fold = !Reverse && !_nd && _num > 1 && _colSpatial < FoldBelow ? Math.Min(_num, (FoldColumns + _colSpatial - 1) / _colSpatial) : 1;
+        _foldSize = _fold > 1 ? checked(_fold * Math.Max(_convOut * _colSpatial, _convIn * _imgH * _imgW)) : 0;
         _flippedAdjoint = false;
-        if (!_nd && !_is1x1 && Geo.StrideH == 1 && Geo.StrideW == 1)
+        if (!_nd && (!_is1x1 || _fold > 1) && Geo.StrideH == 1 && Geo.StrideW == 1)
         {
             // The adjoint reads the column side (outH × outW, conv-out/group channels) padded by
             // dilation·(kernel − 1) − pad so that its output is the image again; worth it when that
@@ -218,7 +231,7 @@ public abstract class BaseConvolutionLayer : Layer
     }
 
     /// <summary>Floats of column buffer per slot: only the N-D path and col2im need one.</summary>
-    private int ColumnBufferSize => _is1x1 || (Implicit && _flippedAdjoint) ? 0 : _colSize;
+    private int ColumnBufferSize => Math.Max(_foldSize, _is1x1 || (Implicit && _flippedAdjoint) ? 0 : _colSize);
 
     /// <summary>Takes this call's column buffers (and partial gradients) from the thread's shared workspace.</summary>
     private void TakeWorkspace(bool partials)
@@ -353,12 +366,42 @@ public abstract class BaseConvolutionLayer : Layer
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
         if (_num == 0) return;
-        if (_chunks > 1 && Array.IndexOf(ParamPropagateDown, true) >= 0)
+        if (_fold == 1 && _chunks > 1 && Array.IndexOf(ParamPropagateDown, true) >= 0)
             ConvolutionWorkspace.ForThisThread.ReservePartials(_partialBuffers, Blobs[0].Count, _numOutput);
         TakeWorkspace(partials: false);
         if (Reverse && _flippedAdjoint) FlipWeights();
         for (int i = 0; i < bottom.Count; i++)
-            WorkerPool.For(_slots, (this, bottom[i], top[i]), static (s, st) => st.Item1.ForwardSlot(s, st.Item2, st.Item3));
+        {
+            if (_fold > 1) ForwardFolded(bottom[i], top[i]);
+            else WorkerPool.For(_slots, (this, bottom[i], top[i]), static (s, st) => st.Item1.ForwardSlot(s, st.Item2, st.Item3));
+        }
+    }
+
+    /// <summary>Images _fold at a time: one product per group (parallel inside) into the fold buffer,
+    /// whose columns are the images' outputs side by side, then copied to the top with the bias.</summary>
+    private void ForwardFolded(Blob bottom, Blob top)
+    {
+        var window = GroupWindow;
+        int imageGroup = window.ImageCount, wGroupSize = _outPerGroup * _kernelDim;
+        ReadOnlySpan<float> w = Blobs[0].Data, input = bottom.Data, bias = _biasTerm ? Blobs[1].Data : default;
+        var output = top.Data;
+        for (int n0 = 0; n0 < _num; n0 += _fold)
+        {
+            int f = Math.Min(_fold, _num - n0), ld = f * _colSpatial;
+            var c = _cols[0].AsSpan(0, _convOut * ld);
+            for (int g = 0; g < _group; g++)
+                Blas.SgemmIm2Col(_outPerGroup, 1f, w.Slice(g * wGroupSize, wGroupSize), _kernelDim,
+                    input.Slice(n0 * _bottomSize + g * imageGroup, (f - 1) * _bottomSize + imageGroup), window,
+                    0f, c.Slice(g * _outPerGroup * ld, _outPerGroup * ld), ld, f, _bottomSize);
+            for (int i = 0; i < f; i++)
+                for (int m = 0; m < _convOut; m++)
+                {
+                    var src = c.Slice(m * ld + i * _colSpatial, _colSpatial);
+                    var dst = output.Slice((n0 + i) * _topSize + m * _topSpatial, _topSpatial);
+                    if (_biasTerm) TensorPrimitives.Add(src, bias[m], dst);
+                    else src.CopyTo(dst);
+                }
+        }
     }
 
     private void ForwardSlot(int slot, Blob bottom, Blob top)
@@ -398,8 +441,15 @@ public abstract class BaseConvolutionLayer : Layer
         for (int i = 0; i < propagateDown.Count; i++) anyBottom |= propagateDown[i];
         if (_num == 0 || (!needWeight && !needBias && !anyBottom)) return;
         var job = new BackwardJob(this, top, propagateDown, bottom, needWeight, needBias);
-        TakeWorkspace(partials: needWeight || needBias);
+        TakeWorkspace(partials: _fold == 1 && (needWeight || needBias));
         if (!Reverse && anyBottom && _flippedAdjoint) FlipWeights();
+        if (_fold > 1)
+        {
+            for (int i = 0; i < bottom.Count; i++) BackwardFolded(job, i);
+            // Strided: the bottom gradient image by image (col2im), in parallel.
+            if (anyBottom && !_flippedAdjoint) WorkerPool.For(_slots, job, static (s, j) => j.Layer.BackwardSlot(s, j));
+            return;
+        }
 
         if (!needWeight && !needBias)
         {
@@ -425,6 +475,57 @@ public abstract class BaseConvolutionLayer : Layer
         }
         WorkerPool.For(Math.Min(_slots, _chunks), job, static (s, j) => j.Layer.BackwardChunks(s, j));
         for (int c = 0; c < _chunks; c++) AddPartial(c, needWeight, needBias);
+    }
+
+    /// <summary>
+    /// Bottom <paramref name="i"/>, images _fold at a time: the bias gradient; the weight gradient as
+    /// one product whose k runs over the fold's images (their top gradients gathered side by side
+    /// in the fold buffer); the bottom gradient, when the flipped weights give it, as one product
+    /// over the fold's top gradients, copied out image by image. Parameter gradients are added fold
+    /// by fold in image order, the same on any thread count (products split rows or columns, never k).
+    /// </summary>
+    private void BackwardFolded(BackwardJob job, int i)
+    {
+        ReadOnlySpan<float> topDiff = job.Top[i].Diff, bottomData = job.Bottom[i].Data;
+        var buffer = _cols[0];
+        var window = GroupWindow;
+        int imageGroup = window.ImageCount, wGroupSize = _outPerGroup * _kernelDim;
+        int inPerGroup = _convIn / _group, imagePlane = _imgH * _imgW, adjointGroup = _adjointWindow.ImageCount;
+        int fRow = _outPerGroup * Geo.KernelH * Geo.KernelW, fGroup = inPerGroup * fRow;
+        var weightDiff = job.NeedWeight ? Blobs[0].Diff : default;
+        var biasDiff = job.NeedBias ? Blobs[1].Diff : default;
+        for (int n0 = 0; n0 < _num; n0 += _fold)
+        {
+            int f = Math.Min(_fold, _num - n0), ld = f * _colSpatial;
+            if (job.NeedBias)
+                for (int n = n0; n < n0 + f; n++)
+                    for (int m = 0; m < _numOutput; m++)
+                        biasDiff[m] += TensorPrimitives.Sum<float>(topDiff.Slice(n * _topSize + m * _topSpatial, _topSpatial));
+            if (job.NeedWeight)
+            {
+                var a = buffer.AsSpan(0, _convOut * ld);
+                for (int n = 0; n < f; n++)
+                    for (int m = 0; m < _convOut; m++)
+                        topDiff.Slice((n0 + n) * _topSize + m * _topSpatial, _topSpatial).CopyTo(a.Slice(m * ld + n * _colSpatial, _colSpatial));
+                for (int g = 0; g < _group; g++)
+                    Blas.SgemmIm2ColT(_outPerGroup, 1f, a.Slice(g * _outPerGroup * ld, _outPerGroup * ld), ld,
+                        bottomData.Slice(n0 * _bottomSize + g * imageGroup, (f - 1) * _bottomSize + imageGroup), window,
+                        1f, weightDiff.Slice(g * wGroupSize, wGroupSize), _kernelDim, f, _bottomSize);
+            }
+            if (job.PropagateDown[i] && _flippedAdjoint)
+            {
+                int ldImage = f * imagePlane;
+                var c = buffer.AsSpan(0, _convIn * ldImage);
+                for (int g = 0; g < _group; g++)
+                    Blas.SgemmIm2Col(inPerGroup, 1f, _flipped.AsSpan(g * fGroup, fGroup), fRow,
+                        topDiff.Slice(n0 * _topSize + g * adjointGroup, (f - 1) * _topSize + adjointGroup), _adjointWindow,
+                        0f, c.Slice(g * inPerGroup * ldImage, inPerGroup * ldImage), ldImage, f, _topSize);
+                var bottomDiff = job.Bottom[i].Diff;
+                for (int n = 0; n < f; n++)
+                    for (int ch = 0; ch < _convIn; ch++)
+                        c.Slice(ch * ldImage + n * imagePlane, imagePlane).CopyTo(bottomDiff.Slice((n0 + n) * _bottomSize + ch * imagePlane, imagePlane));
+            }
+        }
     }
 
     /// <summary>Adds partial buffer <paramref name="index"/> to the parameter gradients.</summary>

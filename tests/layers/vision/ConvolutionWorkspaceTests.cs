@@ -14,9 +14,19 @@ namespace Engine.Tests.Layers.Vision;
 /// as the larger layer needs, not the sum.
 /// </summary>
 [TestFixture]
-[NonParallelizable] // sets WorkerPool.Threads and BaseConvolutionLayer.RoundsAbove
+[NonParallelizable] // sets WorkerPool.Threads, BaseConvolutionLayer.RoundsAbove and FoldBelow
 public class ConvolutionWorkspaceTests
 {
+    private int savedFold;
+
+    // These small layers would fold their images into one product (no per-image buffers); the
+    // per-image machinery is what is tested here.
+    [SetUp]
+    public void PerImage() => (savedFold, BaseConvolutionLayer.FoldBelow) = (BaseConvolutionLayer.FoldBelow, 0);
+
+    [TearDown]
+    public void Restore() => BaseConvolutionLayer.FoldBelow = savedFold;
+
     private static (Layer layer, Blob bottom, Blob[] tops) Make(string conv, int[] shape, ulong seed)
     {
         var bottom = TestData.Random("b", shape, seed);
