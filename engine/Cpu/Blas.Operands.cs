@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Engine.Backends;
 
 namespace Engine.Cpu;
@@ -32,7 +33,7 @@ public static unsafe partial class Blas
         }
         CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
         fixed (float* pa = a, pi = image, pc = c)
-            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, imageStride, transposed: false), beta, pc, ldc);
+            Run(false, m, n, k, alpha, pa, lda, Im2ColB.Make(pi, g, images, imageStride, transposed: false), beta, pc, ldc);
     }
 
     /// <summary>
@@ -58,7 +59,7 @@ public static unsafe partial class Blas
         }
         CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
         fixed (float* pa = a, pi = image, pc = c)
-            Run(false, m, n, k, alpha, pa, lda, new Im2ColB(pi, g, imageStride, transposed: true), beta, pc, ldc);
+            Run(false, m, n, k, alpha, pa, lda, Im2ColB.Make(pi, g, images, imageStride, transposed: true), beta, pc, ldc);
     }
 
     private static void CheckImages(in Im2Col.Geometry g, int length, int images, int imageStride)
@@ -108,10 +109,31 @@ public static unsafe partial class Blas
     /// matrices lie side by side along the output positions (image i at image + i·imageStride).</summary>
     private readonly struct Im2ColB(float* image, Im2Col.Geometry g, int imageStride, bool transposed, int firstColumn = 0) : IPackB<Im2ColB>
     {
+        /// <summary>The operand for these images; padded ones are first copied with their zero border
+        /// into the calling thread's scratch, so that the packing reads without bounds checks.</summary>
+        public static Im2ColB Make(float* image, in Im2Col.Geometry g, int images, int imageStride, bool transposed)
+        {
+            if (g.PadH == 0 && g.PadW == 0) return new(image, g, imageStride, transposed);
+            var padded = g.Padded();
+            int paddedStride = checked(padded.Channels * padded.Height * padded.Width);
+            float* scratch = PackBuffers.Get().Padded((long)images * paddedStride);
+            Im2Col.Pad(image, images, imageStride, g, scratch);
+            return new(scratch, padded, paddedStride, transposed);
+        }
+
+        /// <summary>Rows of the column matrix are the image read at fixed offsets, each group of eight
+        /// columns one output row's contiguous run (unpadded, stride 1, rows a multiple of 8 wide).</summary>
         public bool BySliver => transposed;
+
+        private bool Direct => !transposed && g.PadH == 0 && g.PadW == 0 && g.StrideW == 1 && g.OutW % 8 == 0;
 
         public void PackBlock(int pc, int kc, int jc, int nc, int[] widths, float* dst)
         {
+            if (Direct && (firstColumn + jc) % 8 == 0 && nc % 8 == 0 && widths[^1] % 8 == 0)
+            {
+                PackBlockDirect(pc, kc, firstColumn + jc, nc, widths, dst);
+                return;
+            }
             float* row = PackBuffers.Get().Rows;
             for (int p = 0; p < kc; p++)
             {
@@ -126,6 +148,40 @@ public static unsafe partial class Blas
             float* rows = PackBuffers.Get().Rows;
             for (int r = 0; r < valid; r++) Row(firstColumn + j + r, pc, kc, rows + (nint)r * kc);
             PackTransposed(rows, kc, kc, w, valid, dst);
+        }
+
+        /// <summary>
+        /// <see cref="PackBlock"/> straight from the image: element (p, j) of the block is
+        /// image[rowOffset(pc + p) + columnOffset(first + j)], and each group of eight columns is
+        /// contiguous in the image, so every sliver row is one or more vector copies.
+        /// </summary>
+        private void PackBlockDirect(int pc, int kc, int first, int nc, int[] widths, float* dst)
+        {
+            nint* rowOffset = stackalloc nint[kc];
+            for (int p = 0; p < kc; p++)
+            {
+                int row = pc + p, kw = row % g.KernelW, rest = row / g.KernelW, kh = rest % g.KernelH, c = rest / g.KernelH;
+                rowOffset[p] = ((nint)c * g.Height + kh * g.DilationH) * g.Width + kw * g.DilationW;
+            }
+            nint* vector = stackalloc nint[KernelSet.MaxCols / 8];
+            int columns = g.Columns;
+            for (int j = 0; j < nc;)
+            {
+                int w = widths[KernelSet.Pick(widths, nc - j)], vectors = w / 8, valid = Math.Min(w, nc - j);
+                for (int v = 0; v < vectors; v++)
+                {
+                    int col = first + j + 8 * v, i = col / columns, pos = col - i * columns, oh = pos / g.OutW, ow = pos - oh * g.OutW;
+                    vector[v] = 8 * v < valid ? (nint)i * imageStride + (nint)oh * g.StrideH * g.Width + ow : -1;
+                }
+                float* d = dst + (nint)j * kc;
+                for (int p = 0; p < kc; p++, d += w)
+                {
+                    float* src = image + rowOffset[p];
+                    for (int v = 0; v < vectors; v++)
+                        Vector256.Store(vector[v] >= 0 ? Vector256.Load(src + vector[v]) : Vector256<float>.Zero, d + 8 * v);
+                }
+                j += w;
+            }
         }
 
         /// <summary>Row <paramref name="row"/> of the side-by-side column matrices, columns [start, start + count).</summary>

@@ -229,5 +229,14 @@ public static unsafe partial class Blas
         }
 
         public static PackBuffers Get() => current ??= new PackBuffers();
+
+        private float[] padded = [];
+
+        /// <summary>Scratch for padded images (<see cref="Im2ColB.Make"/>), grown to the largest size asked (pinned).</summary>
+        public float* Padded(long size)
+        {
+            if (padded.Length < size) padded = GC.AllocateUninitializedArray<float>(checked((int)size), pinned: true);
+            return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(padded));
+        }
     }
 }

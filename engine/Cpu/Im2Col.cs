@@ -276,8 +276,26 @@ public static class Im2Col
         int kh = rest % g.KernelH, c = rest / g.KernelH;
         float* plane = image + (nint)c * g.Height * g.Width;
         int ihBase = kh * g.DilationH - g.PadH, iwBase = kw * g.DilationW - g.PadW;
-        g.ValidColumns(iwBase, out int lo, out int hi);
         int oh = start / g.OutW, ow0 = start - oh * g.OutW;
+        if (g.PadH == 0 && g.PadW == 0)
+        {
+            // No padding (or an image already padded): every cell is inside, each output row a plain copy.
+            float* origin = plane + (nint)ihBase * g.Width + iwBase;
+            while (count > 0)
+            {
+                int n = Math.Min(g.OutW - ow0, count);
+                float* src = origin + (nint)oh * g.StrideH * g.Width + ow0 * g.StrideW;
+                if (g.StrideW == 1) Copy(src, dst, n);
+                else
+                    for (int i = 0; i < n; i++) dst[i] = src[i * g.StrideW];
+                dst += n;
+                count -= n;
+                oh++;
+                ow0 = 0;
+            }
+            return;
+        }
+        g.ValidColumns(iwBase, out int lo, out int hi);
         while (count > 0)
         {
             // Output row oh, positions [ow0, ow1): zeros left and right of the image, a copy between.
@@ -301,6 +319,33 @@ public static class Im2Col
         }
     }
 
+    /// <summary>
+    /// Copies <paramref name="images"/> images (each at image + i·<paramref name="imageStride"/>) into
+    /// <paramref name="dst"/> with their zero border: image i at dst + i·channels·(height + 2·padH)·(width + 2·padW).
+    /// The column matrices of the padded images with no padding are those of the originals.
+    /// </summary>
+    internal static unsafe void Pad(float* image, int images, int imageStride, in Geometry g, float* dst)
+    {
+        int hp = g.Height + 2 * g.PadH, wp = g.Width + 2 * g.PadW;
+        for (int i = 0; i < images; i++)
+        {
+            float* src = image + (nint)i * imageStride;
+            for (int c = 0; c < g.Channels; c++)
+            {
+                Zero(dst, g.PadH * wp);
+                dst += g.PadH * wp;
+                for (int h = 0; h < g.Height; h++, src += g.Width, dst += wp)
+                {
+                    for (int x = 0; x < g.PadW; x++) dst[x] = 0f;
+                    Copy(src, dst + g.PadW, g.Width);
+                    for (int x = g.PadW + g.Width; x < wp; x++) dst[x] = 0f;
+                }
+                Zero(dst, g.PadH * wp);
+                dst += g.PadH * wp;
+            }
+        }
+    }
+
     /// <summary>Validated 2-D geometry.</summary>
     internal readonly struct Geometry
     {
@@ -312,6 +357,10 @@ public static class Im2Col
 
         /// <summary>A 1×1 kernel, stride 1, no padding: every column-matrix row is an image plane.</summary>
         public bool Is1x1 => KernelH == 1 && KernelW == 1 && StrideH == 1 && StrideW == 1 && PadH == 0 && PadW == 0;
+
+        /// <summary>The geometry over the image with its zero border (<see cref="Pad"/>) and no padding: the same column matrix.</summary>
+        public Geometry Padded() =>
+            new(Channels, Height + 2 * PadH, Width + 2 * PadW, KernelH, KernelW, 0, 0, StrideH, StrideW, DilationH, DilationW);
 
         public Geometry(in Engine.Backends.ConvWindow w)
             : this(w.Channels, w.Height, w.Width, w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW, w.DilationH, w.DilationW)

@@ -358,9 +358,10 @@ public sealed class PoolingLayer : Layer
                     {
                         float v = best[w];
                         int i = arg[w];
-                        bool wins = v > b || (v == b && i < a);
-                        b = wins ? v : b;
-                        a = wins ? i : a;
+                        // Selected with masks, not branches: which cell wins is unpredictable.
+                        int win = -((v > b ? 1 : 0) | ((v == b ? 1 : 0) & (i < a ? 1 : 0)));
+                        b = BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(v) & win) | (BitConverter.SingleToInt32Bits(b) & ~win));
+                        a = (i & win) | (a & ~win);
                     }
                     dRow[pw] = b;
                     mRow[pw] = a;
