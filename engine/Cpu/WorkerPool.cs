@@ -35,6 +35,32 @@ public static class WorkerPool
         For(count, body, static (i, b) => b(i));
     }
 
+    /// <summary>Elementwise work at least this long is split across the threads by <see cref="ForRange{TState}"/>.</summary>
+    public const int RangeThreshold = 1 << 16;
+
+    /// <summary>
+    /// Runs body(start, count, state) over [0, <paramref name="length"/>) in one contiguous piece
+    /// per thread (multiples of 64 elements), or in one piece on the calling thread when shorter
+    /// than <see cref="RangeThreshold"/>: for elementwise layers, whose results do not depend on the cut.
+    /// </summary>
+    public static void ForRange<TState>(int length, TState state, Action<int, int, TState> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (length <= 0) return;
+        int parts = length >= RangeThreshold ? Math.Min(Threads, (length + 63) / 64) : 1;
+        if (parts == 1)
+        {
+            body(0, length, state);
+            return;
+        }
+        int piece = ((length + parts - 1) / parts + 63) & ~63;
+        For((length + piece - 1) / piece, (state, body, length, piece), static (i, st) =>
+        {
+            int start = i * st.piece;
+            st.body(start, Math.Min(st.piece, st.length - start), st.state);
+        });
+    }
+
     /// <summary>As <see cref="For(int, Action{int})"/>, passing <paramref name="state"/> to each
     /// call so that a static lambda needs no closure (no allocation per loop).</summary>
     public static void For<TState>(int count, TState state, Action<int, TState> body)

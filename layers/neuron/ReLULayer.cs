@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using Engine.Backends;
 using Engine.Core;
+using Engine.Cpu;
 using Engine.Proto;
 
 namespace Engine.Layers;
@@ -36,24 +37,29 @@ public sealed class ReLULayer : NeuronLayer
         if (KeepsDerivative(bottom, top) && _derivative.Length < bottom[0].Count) _derivative = new float[bottom[0].Count];
     }
 
-    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
-    {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        Span<float> y = top[0].Data;
-        if (KeepsDerivative(bottom, top)) SelectBySign(x, 1f, _slope, _derivative.AsSpan(0, x.Length));
-        if (_slope == 0f) TensorPrimitives.Max(x, 0f, y);
-        else ScaleNegatives(x, _slope, y);
-    }
+    // Large blobs are cut into one piece per thread (WorkerPool.ForRange); each element's result is the same.
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        WorkerPool.ForRange(checked((int)bottom[0].Count), (Layer: this, Bottom: bottom, Top: top), static (start, count, st) =>
+        {
+            ReadOnlySpan<float> x = st.Bottom[0].Data.Slice(start, count);
+            Span<float> y = st.Top[0].Data.Slice(start, count);
+            if (st.Layer.KeepsDerivative(st.Bottom, st.Top)) SelectBySign(x, 1f, st.Layer._slope, st.Layer._derivative.AsSpan(start, count));
+            if (st.Layer._slope == 0f) TensorPrimitives.Max(x, 0f, y);
+            else ScaleNegatives(x, st.Layer._slope, y);
+        });
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        Span<float> dx = bottom[0].Diff;
-        if (KeepsDerivative(bottom, top))
-            TensorPrimitives.Multiply(dy, _derivative.AsSpan(0, dy.Length), dx);
-        else
-            MaskedGradient(bottom[0].Data, dy, _slope, dx);
+        WorkerPool.ForRange(checked((int)bottom[0].Count), (Layer: this, Bottom: bottom, Top: top), static (start, count, st) =>
+        {
+            ReadOnlySpan<float> dy = st.Top[0].Diff.Slice(start, count);
+            Span<float> dx = st.Bottom[0].Diff.Slice(start, count);
+            if (st.Layer.KeepsDerivative(st.Bottom, st.Top))
+                TensorPrimitives.Multiply(dy, st.Layer._derivative.AsSpan(start, count), dx);
+            else
+                MaskedGradient(st.Bottom[0].Data.Slice(start, count), dy, st.Layer._slope, dx);
+        });
     }
 
     // On a device the test for x > 0 reads the top in place, which keeps x's sign for a slope ≥ 0;

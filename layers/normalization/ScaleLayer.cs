@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Engine.Backends;
 using Engine.Core;
+using Engine.Cpu;
 using Engine.Proto;
 
 namespace Engine.Layers;
@@ -74,19 +75,59 @@ public sealed class ScaleLayer : Layer
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+        => ForChannels(new Pass(this, top, null, bottom, Backward: false));
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    {
+        bool needScale = bottom.Count > 1 ? propagateDown[1] : ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
+        if (bottom.Count > 1 && needScale) bottom[1].Diff.Clear();
+        ForChannels(new Pass(this, top, propagateDown, bottom, Backward: true));
+    }
+
+    private readonly record struct Pass(ScaleLayer Layer, IReadOnlyList<Blob> Top, IReadOnlyList<bool>? PropagateDown, IReadOnlyList<Blob> Bottom, bool Backward);
+
+    /// <summary>Blobs at least this large split their channels across the worker threads.</summary>
+    private const int ParallelCount = 1 << 16;
+
+    /// <summary>Runs the pass over blocks of channels, in parallel for large blobs. Each channel's
+    /// rows are visited in the same order whatever the block, so results do not depend on the thread count.</summary>
+    private void ForChannels(Pass pass)
+    {
+        int blocks = pass.Bottom[0].Count >= ParallelCount ? Math.Min(_ax.Dim, WorkerPool.Threads) : 1;
+        if (blocks <= 1)
+        {
+            Channels(pass, 0, _ax.Dim);
+            return;
+        }
+        WorkerPool.For(blocks, (pass, blocks), static (b, st) =>
+        {
+            int dim = st.pass.Layer._ax.Dim;
+            st.pass.Layer.Channels(st.pass, (int)((long)dim * b / st.blocks), (int)((long)dim * (b + 1) / st.blocks));
+        });
+    }
+
+    private void Channels(Pass pass, int first, int end)
+    {
+        if (pass.Backward) BackwardChannels(pass.Top, pass.PropagateDown!, pass.Bottom, first, end);
+        else ForwardChannels(pass.Bottom, pass.Top, first, end);
+    }
+
+    /// <summary>Channels [first, end): y = x·s (+ b), one pass per row (in place, x is kept first).</summary>
+    private void ForwardChannels(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top, int first, int end)
     {
         ReadOnlySpan<float> x = bottom[0].Data;
         ReadOnlySpan<float> s = bottom.Count > 1 ? bottom[1].Data : Blobs[0].Data;
-        if (top[0] == bottom[0]) x.CopyTo(_input);
+        bool inPlace = top[0] == bottom[0];
         var y = top[0].Data;
         ReadOnlySpan<float> bias = _biasTerm ? Blobs[BiasIndex].Data : default;
-        int o = 0;
-        // One pass per row: y = x·s (+ b).
+        int inner = _ax.Inner;
         for (int i = 0; i < _ax.Outer; i++)
-            for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
+            for (int d = first; d < end; d++)
             {
-                if (_biasTerm) ScaleShift(x.Slice(o, _ax.Inner), s[d], bias[d], y.Slice(o, _ax.Inner));
-                else TensorPrimitives.Multiply(x.Slice(o, _ax.Inner), s[d], y.Slice(o, _ax.Inner));
+                int o = (i * _ax.Dim + d) * inner;
+                if (inPlace) x.Slice(o, inner).CopyTo(_input.AsSpan(o, inner));
+                if (_biasTerm) ScaleShift(x.Slice(o, inner), s[d], bias[d], y.Slice(o, inner));
+                else TensorPrimitives.Multiply(x.Slice(o, inner), s[d], y.Slice(o, inner));
             }
     }
 
@@ -100,32 +141,31 @@ public sealed class ScaleLayer : Layer
         for (; j < x.Length; j++) y[j] = x[j] * scale + shift;
     }
 
-    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    /// <summary>
+    /// Channels [first, end), each row once while it is in cache: the bias gradient (Σ dy), the
+    /// scale gradient (Σ dy·x), then dx = dy·s (in place, over dy, which is why it comes last).
+    /// </summary>
+    private void BackwardChannels(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom, int first, int end)
     {
         ReadOnlySpan<float> dy = top[0].Diff;
         ReadOnlySpan<float> x = top[0] == bottom[0] ? _input.AsSpan(0, dy.Length) : bottom[0].Data;
         bool twoBottoms = bottom.Count > 1;
-        if (_biasTerm && ParamPropagateDown.Length > BiasIndex && ParamPropagateDown[BiasIndex])
-            BiasLayer.SumInto(dy, Blobs[BiasIndex].Diff, _ax, accumulate: true);
+        bool needBias = _biasTerm && ParamPropagateDown.Length > BiasIndex && ParamPropagateDown[BiasIndex];
         bool needScale = twoBottoms ? propagateDown[1] : ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
-        if (needScale)
-        {
-            var ds = twoBottoms ? bottom[1].Diff : Blobs[0].Diff;
-            if (twoBottoms) ds.Clear();
-            int o = 0;
-            for (int i = 0; i < _ax.Outer; i++)
-                for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
-                    ds[d] += TensorPrimitives.Dot(dy.Slice(o, _ax.Inner), x.Slice(o, _ax.Inner));
-        }
-        if (propagateDown[0])
-        {
-            ReadOnlySpan<float> s = twoBottoms ? bottom[1].Data : Blobs[0].Data;
-            var dx = bottom[0].Diff;
-            int o = 0;
-            for (int i = 0; i < _ax.Outer; i++)
-                for (int d = 0; d < _ax.Dim; d++, o += _ax.Inner)
-                    TensorPrimitives.Multiply(dy.Slice(o, _ax.Inner), s[d], dx.Slice(o, _ax.Inner));
-        }
+        var db = needBias ? Blobs[BiasIndex].Diff : default;
+        var ds = needScale ? (twoBottoms ? bottom[1].Diff : Blobs[0].Diff) : default;
+        ReadOnlySpan<float> s = twoBottoms ? bottom[1].Data : Blobs[0].Data;
+        var dx = propagateDown[0] ? bottom[0].Diff : default;
+        int inner = _ax.Inner;
+        for (int i = 0; i < _ax.Outer; i++)
+            for (int d = first; d < end; d++)
+            {
+                int o = (i * _ax.Dim + d) * inner;
+                var g = dy.Slice(o, inner);
+                if (needBias) db[d] += TensorPrimitives.Sum(g);
+                if (needScale) ds[d] += TensorPrimitives.Dot(g, x.Slice(o, inner));
+                if (propagateDown[0]) TensorPrimitives.Multiply(g, s[d], dx.Slice(o, inner));
+            }
     }
 
     public override bool RunsOnDevice => true;

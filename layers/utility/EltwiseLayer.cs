@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Engine.Backends;
 using Engine.Core;
+using Engine.Cpu;
 using Engine.Proto;
 using Op = Engine.Proto.EltwiseParameter.Types.EltwiseOp;
 
@@ -49,23 +50,32 @@ public sealed class EltwiseLayer : Layer
         if (_op == Op.Max && _argmax.Length < bottom[0].Count) _argmax = new int[bottom[0].Count];
     }
 
-    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
+    // Every operation is elementwise: large blobs are cut into one piece per thread (WorkerPool.ForRange).
+    public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
+        WorkerPool.ForRange(checked((int)top[0].Count), (Layer: this, Bottom: bottom, Top: top),
+            static (start, count, st) => st.Layer.ForwardRange(st.Bottom, st.Top, start, count));
+
+    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom) =>
+        WorkerPool.ForRange(checked((int)top[0].Count), (Layer: this, Top: top, Down: propagateDown, Bottom: bottom),
+            static (start, count, st) => st.Layer.BackwardRange(st.Top, st.Down, st.Bottom, start, count));
+
+    private void ForwardRange(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top, int start, int count)
     {
-        Span<float> y = top[0].Data;
+        Span<float> y = top[0].Data.Slice(start, count);
         switch (_op)
         {
             case Op.Prod:
-                TensorPrimitives.Multiply(bottom[0].Data, bottom[1].Data, y);
-                for (int i = 2; i < bottom.Count; i++) TensorPrimitives.Multiply(y, bottom[i].Data, y);
+                TensorPrimitives.Multiply(bottom[0].Data.Slice(start, count), bottom[1].Data.Slice(start, count), y);
+                for (int i = 2; i < bottom.Count; i++) TensorPrimitives.Multiply(y, bottom[i].Data.Slice(start, count), y);
                 break;
             case Op.Sum:
-                TensorPrimitives.Multiply(bottom[0].Data, _coeff[0], y);
-                for (int i = 1; i < bottom.Count; i++) TensorPrimitives.MultiplyAdd(bottom[i].Data, _coeff[i], y, y);
+                TensorPrimitives.Multiply(bottom[0].Data.Slice(start, count), _coeff[0], y);
+                for (int i = 1; i < bottom.Count; i++) TensorPrimitives.MultiplyAdd(bottom[i].Data.Slice(start, count), _coeff[i], y, y);
                 break;
             case Op.Max:
                 {
-                    var arg = _argmax.AsSpan(0, y.Length);
-                    ReadOnlySpan<float> a = bottom[0].Data, b = bottom[1].Data;
+                    var arg = _argmax.AsSpan(start, count);
+                    ReadOnlySpan<float> a = bottom[0].Data.Slice(start, count), b = bottom[1].Data.Slice(start, count);
                     for (int k = 0; k < y.Length; k++)
                     {
                         if (a[k] > b[k]) { y[k] = a[k]; arg[k] = 0; }
@@ -73,7 +83,7 @@ public sealed class EltwiseLayer : Layer
                     }
                     for (int i = 2; i < bottom.Count; i++)
                     {
-                        ReadOnlySpan<float> x = bottom[i].Data;
+                        ReadOnlySpan<float> x = bottom[i].Data.Slice(start, count);
                         for (int k = 0; k < y.Length; k++)
                             if (x[k] > y[k]) { y[k] = x[k]; arg[k] = i; }
                     }
@@ -84,13 +94,13 @@ public sealed class EltwiseLayer : Layer
         }
     }
 
-    public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
+    private void BackwardRange(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom, int start, int count)
     {
-        ReadOnlySpan<float> dy = top[0].Diff;
+        ReadOnlySpan<float> dy = top[0].Diff.Slice(start, count);
         for (int i = 0; i < bottom.Count; i++)
         {
             if (!propagateDown[i]) continue;
-            Span<float> dx = bottom[i].Diff;
+            Span<float> dx = bottom[i].Diff.Slice(start, count);
             switch (_op)
             {
                 case Op.Prod:
@@ -100,12 +110,12 @@ public sealed class EltwiseLayer : Layer
                         for (int j = 0; j < bottom.Count; j++)
                         {
                             if (j == i) continue;
-                            if (first) bottom[j].Data.CopyTo(dx);
-                            else TensorPrimitives.Multiply(dx, bottom[j].Data, dx);
+                            if (first) bottom[j].Data.Slice(start, count).CopyTo(dx);
+                            else TensorPrimitives.Multiply(dx, bottom[j].Data.Slice(start, count), dx);
                             first = false;
                         }
                     }
-                    else TensorPrimitives.Divide(top[0].Data, bottom[i].Data, dx);
+                    else TensorPrimitives.Divide(top[0].Data.Slice(start, count), bottom[i].Data.Slice(start, count), dx);
                     TensorPrimitives.Multiply(dx, dy, dx);
                     break;
                 case Op.Sum:
@@ -114,7 +124,7 @@ public sealed class EltwiseLayer : Layer
                     break;
                 case Op.Max:
                     {
-                        ReadOnlySpan<int> arg = _argmax.AsSpan(0, dy.Length);
+                        ReadOnlySpan<int> arg = _argmax.AsSpan(start, count);
                         for (int k = 0; k < dy.Length; k++) dx[k] = arg[k] == i ? dy[k] : 0f;
                         break;
                     }

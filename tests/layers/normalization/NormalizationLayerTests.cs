@@ -219,6 +219,57 @@ public class NormalizationLayerTests
         new GradientChecker().Check(scalar, [x], t2);
     }
 
+    /// <summary>Large blobs split the channels across threads: the formula, from the definition,
+    /// in place, with the same bits on one thread as on two.</summary>
+    [Test]
+    [NonParallelizable] // sets WorkerPool.Threads
+    public void LargeScaleInPlaceMatchesTheFormulaOnAnyThreadCount()
+    {
+        int[] shape = [3, 24, 31, 33]; // 73,656 values: above the parallel threshold
+        float[][]? first = null;
+        int saved = Engine.Cpu.WorkerPool.Threads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Engine.Cpu.WorkerPool.Threads = threads;
+                var x = TestData.Random("x", shape, seed: 21);
+                var x0 = x.Data.ToArray();
+                var layer = LayerRegistry.Create(Scale(1, 1, true));
+                layer.FillerRng = new Rng(1701);
+                layer.SetUp([x], [x]);
+                layer.Forward([x], [x]);
+                var dy = TestData.Random("dy", shape, seed: 22).Data.ToArray();
+                dy.CopyTo(x.Diff);
+                layer.Backward([x], [true], [x]);
+                float[] s = layer.Blobs[0].Data.ToArray(), b = layer.Blobs[1].Data.ToArray();
+                int inner = 31 * 33;
+                var ds = new double[24];
+                var db = new double[24];
+                for (int i = 0; i < x0.Length; i++)
+                {
+                    int c = i / inner % 24;
+                    Assert.That(x.Data[i], Is.EqualTo(x0[i] * s[c] + b[c]).Within(1e-5), $"y[{i}]");
+                    Assert.That(x.Diff[i], Is.EqualTo(dy[i] * s[c]).Within(1e-6), $"dx[{i}]");
+                    ds[c] += (double)dy[i] * x0[i];
+                    db[c] += dy[i];
+                }
+                for (int c = 0; c < 24; c++)
+                {
+                    Assert.That(layer.Blobs[0].Diff[c], Is.EqualTo(ds[c]).Within(1e-3), $"ds[{c}]");
+                    Assert.That(layer.Blobs[1].Diff[c], Is.EqualTo(db[c]).Within(1e-3), $"db[{c}]");
+                }
+                float[][] results = [x.Data.ToArray(), x.Diff.ToArray(), layer.Blobs[0].Diff.ToArray(), layer.Blobs[1].Diff.ToArray()];
+                if (first == null) first = results;
+                else for (int r = 0; r < results.Length; r++) Assert.That(results[r], Is.EqualTo(first[r]), $"result {r}: 2 threads vs 1");
+            }
+        }
+        finally
+        {
+            Engine.Cpu.WorkerPool.Threads = saved;
+        }
+    }
+
     [Test]
     public void ScaleInPlaceKeepsItsInputForTheGradient()
     {
