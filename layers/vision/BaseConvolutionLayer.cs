@@ -197,9 +197,12 @@ public abstract class BaseConvolutionLayer : Layer
         _outPerGroup = _convOut / _group;
         _colSize = checked(_kernelDim * _group * _colSpatial);
         _fold = !Reverse && !_nd && _num > 1 && _colSpatial < FoldBelow ? Math.Min(_num, (FoldColumns + _colSpatial - 1) / _colSpatial) : 1;
-        _foldSize = _fold > 1 ? checked(_fold * Math.Max(_convOut * _colSpatial, _convIn * _imgH * _imgW)) : 0;
+        // 1×1 folds keep the gathered top gradients beside the bottom gradients they give (Wᵀ · dy).
+        _foldSize = _fold <= 1 ? 0
+            : _is1x1 ? checked(_fold * (_convOut + _convIn) * _colSpatial)
+            : checked(_fold * Math.Max(_convOut * _colSpatial, _convIn * _imgH * _imgW));
         _flippedAdjoint = false;
-        if (!_nd && (!_is1x1 || _fold > 1) && Geo.StrideH == 1 && Geo.StrideW == 1)
+        if (!_nd && !_is1x1 && Geo.StrideH == 1 && Geo.StrideW == 1)
         {
             // The adjoint reads the column side (outH × outW, conv-out/group channels) padded by
             // dilation·(kernel − 1) − pad so that its output is the image again; worth it when that
@@ -451,7 +454,7 @@ public abstract class BaseConvolutionLayer : Layer
         {
             for (int i = 0; i < bottom.Count; i++) BackwardFolded(job, i);
             // Strided: the bottom gradient image by image (col2im), in parallel.
-            if (anyBottom && !_flippedAdjoint) WorkerPool.For(_slots, job, static (s, j) => j.Layer.BackwardSlot(s, j));
+            if (anyBottom && !_flippedAdjoint && !_is1x1) WorkerPool.For(_slots, job, static (s, j) => j.Layer.BackwardSlot(s, j));
             return;
         }
 
@@ -505,16 +508,31 @@ public abstract class BaseConvolutionLayer : Layer
                 for (int n = n0; n < n0 + f; n++)
                     for (int m = 0; m < _numOutput; m++)
                         biasDiff[m] += TensorPrimitives.Sum<float>(topDiff.Slice(n * _topSize + m * _topSpatial, _topSpatial));
-            if (job.NeedWeight)
-            {
-                var a = buffer.AsSpan(0, _convOut * ld);
+            bool gatheredAdjoint = _is1x1 && job.PropagateDown[i];
+            var a = buffer.AsSpan(0, _convOut * ld);
+            if (job.NeedWeight || gatheredAdjoint)
                 for (int n = 0; n < f; n++)
                     for (int m = 0; m < _convOut; m++)
                         topDiff.Slice((n0 + n) * _topSize + m * _topSpatial, _topSpatial).CopyTo(a.Slice(m * ld + n * _colSpatial, _colSpatial));
+            if (job.NeedWeight)
+            {
                 for (int g = 0; g < _group; g++)
                     Blas.SgemmIm2ColT(_outPerGroup, 1f, a.Slice(g * _outPerGroup * ld, _outPerGroup * ld), ld,
                         bottomData.Slice(n0 * _bottomSize + g * imageGroup, (f - 1) * _bottomSize + imageGroup), window,
                         1f, weightDiff.Slice(g * wGroupSize, wGroupSize), _kernelDim, f, _bottomSize);
+            }
+            if (gatheredAdjoint)
+            {
+                // 1×1: the bottom gradients of the fold are Wᵀ times the gathered top gradients.
+                ReadOnlySpan<float> w = Blobs[0].Data;
+                var c = buffer.AsSpan(_convOut * ld, _convIn * ld);
+                for (int g = 0; g < _group; g++)
+                    Blas.Sgemm(true, false, inPerGroup, ld, _outPerGroup, 1f, w.Slice(g * wGroupSize, wGroupSize), inPerGroup,
+                        a.Slice(g * _outPerGroup * ld, _outPerGroup * ld), ld, 0f, c.Slice(g * inPerGroup * ld, inPerGroup * ld), ld);
+                var bottomDiff = job.Bottom[i].Diff;
+                for (int n = 0; n < f; n++)
+                    for (int ch = 0; ch < _convIn; ch++)
+                        c.Slice(ch * ld + n * imagePlane, imagePlane).CopyTo(bottomDiff.Slice((n0 + n) * _bottomSize + ch * imagePlane, imagePlane));
             }
             if (job.PropagateDown[i] && _flippedAdjoint)
             {

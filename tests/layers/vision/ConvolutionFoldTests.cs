@@ -25,6 +25,7 @@ public class ConvolutionFoldTests
         yield return new TestCaseData("num_output: 5 kernel_size: 3 stride: 2 pad: 1", new[] { 7, 3, 9, 10 }, 1, false).SetName("stride 2 (bottom gradient by col2im)");
         yield return new TestCaseData("num_output: 12 kernel_size: 1", new[] { 9, 16, 7, 7 }, 1, false).SetName("1x1 (ResNet stage 5 shape)");
         yield return new TestCaseData("num_output: 12 kernel_size: 1 stride: 2", new[] { 6, 8, 9, 9 }, 1, false).SetName("1x1 stride 2");
+        yield return new TestCaseData("num_output: 8 kernel_size: 1 group: 2", new[] { 5, 6, 5, 5 }, 2, false).SetName("1x1, 2 groups, two bottoms");
         yield return new TestCaseData("num_output: 4 kernel_size: 3 dilation: 2 pad: 2 bias_term: false", new[] { 3, 3, 6, 7 }, 1, false).SetName("dilation 2, no bias");
         yield return new TestCaseData("num_output: 4 kernel_size: 3 pad: 1", new[] { 6, 3, 5, 5 }, 2, false).SetName("two bottoms");
         yield return new TestCaseData("num_output: 4 kernel_size: 3 pad: 1", new[] { 6, 3, 5, 5 }, 1, true).SetName("weights frozen");
