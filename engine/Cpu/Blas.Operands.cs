@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Engine.Backends;
 
 namespace Engine.Cpu;
@@ -144,10 +145,64 @@ public static unsafe partial class Blas
 
         public void PackSliver(int pc, int kc, int j, int w, int valid, float* dst)
         {
+            if (DirectRows && valid == w && w % 8 == 0 && Avx.IsSupported)
+            {
+                PackSliverDirect(pc, kc, firstColumn + j, w, dst);
+                return;
+            }
             // B's columns are the column matrix's rows: make `valid` of them, kc long, then transpose.
             float* rows = PackBuffers.Get().Rows;
             for (int r = 0; r < valid; r++) Row(firstColumn + j + r, pc, kc, rows + (nint)r * kc);
             PackTransposed(rows, kc, kc, w, valid, dst);
+        }
+
+        /// <summary>Each aligned group of eight output positions is one contiguous run of the image
+        /// in every column-matrix row (unpadded, stride 1, output rows a multiple of 8 wide).</summary>
+        private bool DirectRows => g.PadH == 0 && g.PadW == 0 && g.StrideW == 1 && g.OutW % 8 == 0;
+
+        /// <summary>Offset in the images of output position <paramref name="position"/> (image, row, column).</summary>
+        private nint PositionOffset(int position)
+        {
+            int i = position / g.Columns, rest = position - i * g.Columns, oh = rest / g.OutW;
+            return (nint)i * imageStride + (nint)oh * g.StrideH * g.Width + (rest - oh * g.OutW);
+        }
+
+        /// <summary>Offset in an image of column-matrix row <paramref name="row"/>'s window cell (channel, kh, kw).</summary>
+        private nint RowOffset(int row)
+        {
+            int kw = row % g.KernelW, rest = row / g.KernelW, kh = rest % g.KernelH, c = rest / g.KernelH;
+            return ((nint)c * g.Height + kh * g.DilationH) * g.Width + kw * g.DilationW;
+        }
+
+        /// <summary>
+        /// <see cref="PackSliver"/> (transposed: sliver rows are output positions, its w columns
+        /// column-matrix rows <paramref name="first"/>…) straight from the image: eight positions of
+        /// eight rows at a time are eight vector loads and an 8 × 8 transpose; unaligned ends go one value at a time.
+        /// </summary>
+        private void PackSliverDirect(int pc, int kc, int first, int w, float* dst)
+        {
+            nint* rowOffset = stackalloc nint[KernelSet.MaxCols];
+            for (int q = 0; q < w; q++) rowOffset[q] = RowOffset(first + q);
+            int p = 0;
+            for (; p < kc && (pc + p) % 8 != 0; p++) PackPosition(pc + p, rowOffset, w, dst + (nint)p * w);
+            for (; p + 8 <= kc; p += 8)
+            {
+                float* src = image + PositionOffset(pc + p);
+                for (int q = 0; q < w; q += 8)
+                {
+                    nint* o = rowOffset + q;
+                    Transpose8x8(Avx.LoadVector256(src + o[0]), Avx.LoadVector256(src + o[1]), Avx.LoadVector256(src + o[2]), Avx.LoadVector256(src + o[3]),
+                        Avx.LoadVector256(src + o[4]), Avx.LoadVector256(src + o[5]), Avx.LoadVector256(src + o[6]), Avx.LoadVector256(src + o[7]),
+                        dst + (nint)p * w + q, w);
+                }
+            }
+            for (; p < kc; p++) PackPosition(pc + p, rowOffset, w, dst + (nint)p * w);
+        }
+
+        private void PackPosition(int position, nint* rowOffset, int w, float* d)
+        {
+            float* src = image + PositionOffset(position);
+            for (int q = 0; q < w; q++) d[q] = src[rowOffset[q]];
         }
 
         /// <summary>

@@ -152,16 +152,15 @@ public static unsafe partial class Blas
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* s, nint ld, float* d, nint dld)
+    private static void Transpose8x8(float* s, nint ld, float* d, nint dld) =>
+        Transpose8x8(Avx.LoadVector256(s), Avx.LoadVector256(s + ld), Avx.LoadVector256(s + 2 * ld), Avx.LoadVector256(s + 3 * ld),
+            Avx.LoadVector256(s + 4 * ld), Avx.LoadVector256(s + 5 * ld), Avx.LoadVector256(s + 6 * ld), Avx.LoadVector256(s + 7 * ld), d, dld);
+
+    /// <summary>Stores the transpose of the 8 × 8 block whose rows are r0…r7: row i of the result at d + i·dld.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* d, nint dld)
     {
-        var r0 = Avx.LoadVector256(s);
-        var r1 = Avx.LoadVector256(s + ld);
-        var r2 = Avx.LoadVector256(s + 2 * ld);
-        var r3 = Avx.LoadVector256(s + 3 * ld);
-        var r4 = Avx.LoadVector256(s + 4 * ld);
-        var r5 = Avx.LoadVector256(s + 5 * ld);
-        var r6 = Avx.LoadVector256(s + 6 * ld);
-        var r7 = Avx.LoadVector256(s + 7 * ld);
         var t0 = Avx.UnpackLow(r0, r1);
         var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3);

@@ -62,6 +62,7 @@ public class ImplicitIm2ColGemmTests
         yield return new TestCaseData(new ConvWindow(1, 3, 4, 3, 3, 4, 5, 3, 4, 2, 1), 5).SetName("pad larger than kernel");
         yield return new TestCaseData(new ConvWindow(3, 57, 61, 3, 3, 1, 1), 9).SetName("long rows (n > one B block)");
         yield return new TestCaseData(new ConvWindow(70, 9, 9, 3, 3, 1, 1), 33).SetName("k > one k-block (630 rows)");
+        yield return new TestCaseData(new ConvWindow(4, 33, 8, 3, 3, 1, 1), 10).SetName("264 positions: k-blocks of 132, not whole groups of 8");
     }
 
     private static IEnumerable<TestCaseData> Families()
