@@ -20,22 +20,7 @@ public static unsafe partial class Blas
     /// </summary>
     public static void SgemmIm2Col(int m, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> image, in ConvWindow window,
         float beta, Span<float> c, int ldc, int images = 1, int imageStride = 0)
-    {
-        var g = new Im2Col.Geometry(window);
-        CheckImages(g, image.Length, images, imageStride);
-        int n = checked(g.Columns * images), k = g.Rows;
-        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
-        CheckMatrix(c, m, n, ldc, nameof(c), nameof(ldc));
-        if (m == 0 || n == 0) return;
-        if (k == 0 || alpha == 0f)
-        {
-            ScaleMatrix(c, m, n, ldc, beta);
-            return;
-        }
-        CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
-        fixed (float* pa = a, pi = image, pc = c)
-            Run(false, m, n, k, alpha, pa, lda, Im2ColB.Make(pi, g, images, imageStride, transposed: false), beta, pc, ldc);
-    }
+        => Im2ColProduct(transposed: false, m, alpha, a, lda, image, window, beta, c, ldc, images, imageStride);
 
     /// <summary>
     /// C(m × channels·kernelH·kernelW) = alpha·A·im2col(image)ᵀ + beta·C, A stored m × (outH·outW)
@@ -46,10 +31,17 @@ public static unsafe partial class Blas
     /// </summary>
     public static void SgemmIm2ColT(int m, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> image, in ConvWindow window,
         float beta, Span<float> c, int ldc, int images = 1, int imageStride = 0)
+        => Im2ColProduct(transposed: true, m, alpha, a, lda, image, window, beta, c, ldc, images, imageStride);
+
+    /// <summary>Checks and runs <see cref="SgemmIm2Col"/> (B = the column matrices, k = their rows) or
+    /// <see cref="SgemmIm2ColT"/> (B = their transpose, k = the images' output positions).</summary>
+    private static void Im2ColProduct(bool transposed, int m, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> image,
+        in ConvWindow window, float beta, Span<float> c, int ldc, int images, int imageStride)
     {
         var g = new Im2Col.Geometry(window);
         CheckImages(g, image.Length, images, imageStride);
-        int n = g.Rows, k = checked(g.Columns * images);
+        int positions = checked(g.Columns * images);
+        int n = transposed ? g.Rows : positions, k = transposed ? positions : g.Rows;
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
         CheckMatrix(c, m, n, ldc, nameof(c), nameof(ldc));
         if (m == 0 || n == 0) return;
@@ -60,7 +52,7 @@ public static unsafe partial class Blas
         }
         CheckMatrix(a, m, k, lda, nameof(a), nameof(lda));
         fixed (float* pa = a, pi = image, pc = c)
-            Run(false, m, n, k, alpha, pa, lda, Im2ColB.Make(pi, g, images, imageStride, transposed: true), beta, pc, ldc);
+            Run(false, m, n, k, alpha, pa, lda, Im2ColB.Make(pi, g, images, imageStride, transposed), beta, pc, ldc);
     }
 
     private static void CheckImages(in Im2Col.Geometry g, int length, int images, int imageStride)
