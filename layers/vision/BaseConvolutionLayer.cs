@@ -335,14 +335,10 @@ public abstract class BaseConvolutionLayer : Layer
         }
     }
 
-    /// <summary>im2col of one image (conv-in × spatial) into <paramref name="columns"/>: the 2-D kernel, or the N-D one.</summary>
+    /// <summary>im2col of one image (conv-in × spatial) into <paramref name="columns"/>: only the N-D path
+    /// builds the column matrix (2-D products pack it from the image, see <see cref="Implicit"/>).</summary>
     private void ToColumns(ReadOnlySpan<float> image, Span<float> columns)
-    {
-        if (_nd) Im2Col.ForwardNd(image, _ndImage, NdGeo.Kernel, NdGeo.Pad, NdGeo.Stride, NdGeo.Dilation, columns);
-        else
-            Im2Col.Forward(image, _convIn, _imgH, _imgW, Geo.KernelH, Geo.KernelW, Geo.PadH, Geo.PadW,
-                Geo.StrideH, Geo.StrideW, Geo.DilationH, Geo.DilationW, columns);
-    }
+        => Im2Col.ForwardNd(image, _ndImage, NdGeo.Kernel, NdGeo.Pad, NdGeo.Stride, NdGeo.Dilation, columns);
 
     /// <summary>weightDiff += column side · im2col(image)ᵀ.</summary>
     private void GemmWeight(ReadOnlySpan<float> image, ReadOnlySpan<float> output, Span<float> weightDiff, float[] colBuffer)
