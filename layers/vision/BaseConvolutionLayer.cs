@@ -33,7 +33,7 @@ namespace Engine.Layers;
 /// thread count, so the gradients are the same bit for bit on any machine.
 /// </para>
 /// </remarks>
-public abstract class BaseConvolutionLayer : Layer
+public abstract partial class BaseConvolutionLayer : Layer
 {
     /// <summary>At most this many chunks of images get their own parameter-gradient buffer.</summary>
     private const int MaxChunks = 16;
@@ -309,32 +309,6 @@ public abstract class BaseConvolutionLayer : Layer
     /// <summary>The 2-D window over one group's channels of the image side.</summary>
     private ConvWindow GroupWindow => Window with { Channels = _convIn / _group };
 
-    /// <summary>
-    /// Remakes the flipped weights for <see cref="GemmBackward"/>: per group,
-    /// flipped[c][o][kh][kw] = W[o][c][kH−1−kh][kW−1−kw] (conv-in/group × conv-out/group·kH·kW).
-    /// </summary>
-    private void FlipWeights()
-    {
-        ReadOnlySpan<float> w = Blobs[0].Data;
-        if (_flipped.Length != w.Length) _flipped = new float[w.Length];
-        var flipped = _flipped.AsSpan(0, w.Length);
-        int k = Geo.KernelH * Geo.KernelW, inPerGroup = _convIn / _group, opg = _outPerGroup;
-        for (int g = 0; g < _group; g++)
-        {
-            int groupBase = g * opg * inPerGroup * k;
-            // A transpose of (o, c) blocks of k values, each reversed; by tiles of 8 × 8 (o, c) pairs
-            // so that both sides are read and written a cache line at a time.
-            for (int o0 = 0; o0 < opg; o0 += 8)
-                for (int c0 = 0; c0 < inPerGroup; c0 += 8)
-                    for (int o = o0; o < Math.Min(o0 + 8, opg); o++)
-                        for (int c = c0; c < Math.Min(c0 + 8, inPerGroup); c++)
-                        {
-                            int src = groupBase + (o * inPerGroup + c) * k, dst = groupBase + (c * opg + o) * k + k - 1;
-                            for (int i = 0; i < k; i++) flipped[dst - i] = w[src + i];
-                        }
-        }
-    }
-
     /// <summary>im2col of one image (conv-in × spatial) into <paramref name="columns"/>: only the N-D path
     /// builds the column matrix (2-D products pack it from the image, see <see cref="Implicit"/>).</summary>
     private void ToColumns(ReadOnlySpan<float> image, Span<float> columns)
@@ -377,56 +351,6 @@ public abstract class BaseConvolutionLayer : Layer
         {
             if (_fold > 1) ForwardFolded(bottom[i], top[i]);
             else WorkerPool.For(_slots, (this, bottom[i], top[i]), static (s, st) => st.Item1.ForwardSlot(s, st.Item2, st.Item3));
-        }
-    }
-
-    /// <summary>Images _fold at a time: one product per group (parallel inside) into the fold buffer,
-    /// whose columns are the images' outputs side by side, then copied to the top with the bias.</summary>
-    private void ForwardFolded(Blob bottom, Blob top)
-    {
-        var window = GroupWindow;
-        int imageGroup = window.ImageCount, wGroupSize = _outPerGroup * _kernelDim;
-        ReadOnlySpan<float> w = Blobs[0].Data, input = bottom.Data, bias = _biasTerm ? Blobs[1].Data : default;
-        var output = top.Data;
-        for (int n0 = 0; n0 < _num; n0 += _fold)
-        {
-            int f = Math.Min(_fold, _num - n0), ld = f * _colSpatial;
-            var c = _cols[0].AsSpan(0, _convOut * ld);
-            for (int g = 0; g < _group; g++)
-                Blas.SgemmIm2Col(_outPerGroup, 1f, w.Slice(g * wGroupSize, wGroupSize), _kernelDim,
-                    input.Slice(n0 * _bottomSize + g * imageGroup, (f - 1) * _bottomSize + imageGroup), window,
-                    0f, c.Slice(g * _outPerGroup * ld, _outPerGroup * ld), ld, f, _bottomSize);
-            for (int i = 0; i < f; i++)
-                for (int m = 0; m < _convOut; m++)
-                {
-                    var src = c.Slice(m * ld + i * _colSpatial, _colSpatial);
-                    var dst = output.Slice((n0 + i) * _topSize + m * _topSpatial, _topSpatial);
-                    if (_biasTerm) TensorPrimitives.Add(src, bias[m], dst);
-                    else src.CopyTo(dst);
-                }
-        }
-    }
-
-    private void ForwardSlot(int slot, Blob bottom, Blob top)
-    {
-        var col = _cols[slot];
-        for (int n = slot; n < _num; n += _slots) ForwardImage(bottom, top, n, col);
-    }
-
-    private void ForwardImage(Blob bottom, Blob top, int n, float[] colBuffer)
-    {
-        ReadOnlySpan<float> input = bottom.Data.Slice(n * _bottomSize, _bottomSize);
-        var output = top.Data.Slice(n * _topSize, _topSize);
-        if (Reverse) GemmBackward(input, output, colBuffer);
-        else GemmForward(input, output, colBuffer);
-        if (_biasTerm)
-        {
-            ReadOnlySpan<float> bias = Blobs[1].Data;
-            for (int m = 0; m < _numOutput; m++)
-            {
-                var row = output.Slice(m * _topSpatial, _topSpatial);
-                TensorPrimitives.Add(row, bias[m], row);
-            }
         }
     }
 
@@ -478,72 +402,6 @@ public abstract class BaseConvolutionLayer : Layer
         }
         WorkerPool.For(Math.Min(_slots, _chunks), job, static (s, j) => j.Layer.BackwardChunks(s, j));
         for (int c = 0; c < _chunks; c++) AddPartial(c, needWeight, needBias);
-    }
-
-    /// <summary>
-    /// Bottom <paramref name="i"/>, images _fold at a time: the bias gradient; the weight gradient as
-    /// one product whose k runs over the fold's images (their top gradients gathered side by side
-    /// in the fold buffer); the bottom gradient, when the flipped weights give it, as one product
-    /// over the fold's top gradients, copied out image by image. Parameter gradients are added fold
-    /// by fold in image order, the same on any thread count (products split rows or columns, never k).
-    /// </summary>
-    private void BackwardFolded(BackwardJob job, int i)
-    {
-        ReadOnlySpan<float> topDiff = job.Top[i].Diff, bottomData = job.Bottom[i].Data;
-        var buffer = _cols[0];
-        var window = GroupWindow;
-        int imageGroup = window.ImageCount, wGroupSize = _outPerGroup * _kernelDim;
-        int inPerGroup = _convIn / _group, imagePlane = _imgH * _imgW, adjointGroup = _adjointWindow.ImageCount;
-        int fRow = _outPerGroup * Geo.KernelH * Geo.KernelW, fGroup = inPerGroup * fRow;
-        var weightDiff = job.NeedWeight ? Blobs[0].Diff : default;
-        var biasDiff = job.NeedBias ? Blobs[1].Diff : default;
-        for (int n0 = 0; n0 < _num; n0 += _fold)
-        {
-            int f = Math.Min(_fold, _num - n0), ld = f * _colSpatial;
-            if (job.NeedBias)
-                for (int n = n0; n < n0 + f; n++)
-                    for (int m = 0; m < _numOutput; m++)
-                        biasDiff[m] += TensorPrimitives.Sum<float>(topDiff.Slice(n * _topSize + m * _topSpatial, _topSpatial));
-            bool gatheredAdjoint = _is1x1 && job.PropagateDown[i];
-            var a = buffer.AsSpan(0, _convOut * ld);
-            if (job.NeedWeight || gatheredAdjoint)
-                for (int n = 0; n < f; n++)
-                    for (int m = 0; m < _convOut; m++)
-                        topDiff.Slice((n0 + n) * _topSize + m * _topSpatial, _topSpatial).CopyTo(a.Slice(m * ld + n * _colSpatial, _colSpatial));
-            if (job.NeedWeight)
-            {
-                for (int g = 0; g < _group; g++)
-                    Blas.SgemmIm2ColT(_outPerGroup, 1f, a.Slice(g * _outPerGroup * ld, _outPerGroup * ld), ld,
-                        bottomData.Slice(n0 * _bottomSize + g * imageGroup, (f - 1) * _bottomSize + imageGroup), window,
-                        1f, weightDiff.Slice(g * wGroupSize, wGroupSize), _kernelDim, f, _bottomSize);
-            }
-            if (gatheredAdjoint)
-            {
-                // 1×1: the bottom gradients of the fold are Wᵀ times the gathered top gradients.
-                ReadOnlySpan<float> w = Blobs[0].Data;
-                var c = buffer.AsSpan(_convOut * ld, _convIn * ld);
-                for (int g = 0; g < _group; g++)
-                    Blas.Sgemm(true, false, inPerGroup, ld, _outPerGroup, 1f, w.Slice(g * wGroupSize, wGroupSize), inPerGroup,
-                        a.Slice(g * _outPerGroup * ld, _outPerGroup * ld), ld, 0f, c.Slice(g * inPerGroup * ld, inPerGroup * ld), ld);
-                var bottomDiff = job.Bottom[i].Diff;
-                for (int n = 0; n < f; n++)
-                    for (int ch = 0; ch < _convIn; ch++)
-                        c.Slice(ch * ld + n * imagePlane, imagePlane).CopyTo(bottomDiff.Slice((n0 + n) * _bottomSize + ch * imagePlane, imagePlane));
-            }
-            if (job.PropagateDown[i] && _flippedAdjoint)
-            {
-                int ldImage = f * imagePlane;
-                var c = buffer.AsSpan(0, _convIn * ldImage);
-                for (int g = 0; g < _group; g++)
-                    Blas.SgemmIm2Col(inPerGroup, 1f, _flipped.AsSpan(g * fGroup, fGroup), fRow,
-                        topDiff.Slice(n0 * _topSize + g * adjointGroup, (f - 1) * _topSize + adjointGroup), _adjointWindow,
-                        0f, c.Slice(g * inPerGroup * ldImage, inPerGroup * ldImage), ldImage, f, _topSize);
-                var bottomDiff = job.Bottom[i].Diff;
-                for (int n = 0; n < f; n++)
-                    for (int ch = 0; ch < _convIn; ch++)
-                        c.Slice(ch * ldImage + n * imagePlane, imagePlane).CopyTo(bottomDiff.Slice((n0 + n) * _bottomSize + ch * imagePlane, imagePlane));
-            }
-        }
     }
 
     /// <summary>Adds partial buffer <paramref name="index"/> to the parameter gradients.</summary>
@@ -625,164 +483,6 @@ public abstract class BaseConvolutionLayer : Layer
             var bottomDiff = job.Bottom[i].Diff.Slice(n * _bottomSize, _bottomSize);
             if (Reverse) GemmForward(topDiff, bottomDiff, colBuffer);
             else GemmBackward(topDiff, bottomDiff, colBuffer);
-        }
-    }
-
-    // ---- device ------------------------------------------------------------------------------
-    // The same pieces through IBackend, one image at a time: im2col/col2im into the calling
-    // thread's shared column buffer (DeviceScratch) and one GEMM per image and group; the bias
-    // with two GEMMs against a vector of ones for the whole batch. The N-D path stays on the host.
-
-    /// <summary>2-D convolutions (and deconvolutions) run on a device; N-D ones (spatial axes ≠ 2, force_nd_im2col) on the host.</summary>
-    public override bool RunsOnDevice => !_nd;
-
-    /// <summary>The 2-D window over one image of the convolution's image side.</summary>
-    private ConvWindow Window => new(Channels: _convIn, Height: _imgH, Width: _imgW, KernelH: Geo.KernelH, KernelW: Geo.KernelW,
-        PadH: Geo.PadH, PadW: Geo.PadW, StrideH: Geo.StrideH, StrideW: Geo.StrideW, DilationH: Geo.DilationH, DilationW: Geo.DilationW);
-
-    /// <summary>Images per device call: as many as keep the columns and partial weight gradients under 64 MiB (at least one).</summary>
-    private int DeviceChunk => (int)Math.Clamp((16L << 20) / Math.Max(1L, (long)(_is1x1 ? 0 : _colSize) + WeightCount), 1, Math.Max(_num, 1));
-
-    private int WeightCount => _group * _outPerGroup * _kernelDim;
-
-    /// <summary>Floats of scratch a call needs: a chunk's columns (none for 1×1) and partial weight gradients, or one image of the top side for the bias.</summary>
-    private int DeviceScratchCount => Math.Max(DeviceChunk * ((_is1x1 ? 0 : _colSize) + WeightCount), _biasTerm ? _topSize : 0);
-
-    // Sizes of one image on the image side (conv's bottom, deconv's top) and the column side.
-    private int ImageSideSize => Reverse ? _topSize : _bottomSize;
-    private int OutputSideSize => Reverse ? _bottomSize : _topSize;
-
-    /// <summary>The columns of <paramref name="batch"/> images (im2col into the scratch; a 1×1 convolution reads the images themselves).</summary>
-    private (BufferView columns, int stride) ColumnsOn(IBackend backend, int batch, BufferView images, BufferView scratch)
-    {
-        if (_is1x1) return (images, ImageSideSize);
-        var columns = scratch.Slice(0, batch * _colSize);
-        backend.Im2ColBatched(Window, batch, images, ImageSideSize, columns, _colSize);
-        return (columns, _colSize);
-    }
-
-    /// <summary>Column side = W · im2col(image) for <paramref name="batch"/> images, one batched GEMM per group; overwrites <paramref name="outputs"/>.</summary>
-    private void GemmForwardOn(IBackend backend, int batch, BufferView weights, BufferView images, BufferView outputs, BufferView scratch)
-    {
-        var (col, colStride) = ColumnsOn(backend, batch, images, scratch);
-        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
-        for (int g = 0; g < _group; g++)
-            backend.GemmBatched(batch, false, false, _outPerGroup, _colSpatial, _kernelDim, 1f,
-                weights.Slice(g * wGroup, wGroup), _kernelDim, 0,
-                col.Slice(g * cGroup, col.Count - g * cGroup), _colSpatial, colStride,
-                0f, outputs.Slice(g * oGroup, outputs.Count - g * oGroup), _colSpatial, OutputSideSize);
-    }
-
-    /// <summary>Image = col2im(Wᵀ · column side) for <paramref name="batch"/> images; overwrites <paramref name="images"/>.</summary>
-    private void GemmBackwardOn(IBackend backend, int batch, BufferView weights, BufferView outputs, BufferView images, BufferView scratch)
-    {
-        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
-        var (target, stride) = _is1x1 ? (images, ImageSideSize) : (scratch.Slice(0, batch * _colSize), _colSize);
-        for (int g = 0; g < _group; g++)
-            backend.GemmBatched(batch, true, false, _kernelDim, _colSpatial, _outPerGroup, 1f,
-                weights.Slice(g * wGroup, wGroup), _kernelDim, 0,
-                outputs.Slice(g * oGroup, outputs.Count - g * oGroup), _colSpatial, OutputSideSize,
-                0f, target.Slice(g * cGroup, target.Count - g * cGroup), _colSpatial, stride);
-        if (!_is1x1) backend.Col2ImBatched(Window, batch, target, _colSize, images, ImageSideSize);
-    }
-
-    /// <summary>weightDiff += Σ over <paramref name="batch"/> images of column side · im2col(image)ᵀ: per-image products into the scratch, then added in image order.</summary>
-    private void GemmWeightOn(IBackend backend, int batch, BufferView images, BufferView outputs, BufferView weightDiff, BufferView scratch)
-    {
-        var (col, colStride) = ColumnsOn(backend, batch, images, scratch);
-        int weights = WeightCount;
-        var partials = scratch.Slice(_is1x1 ? 0 : batch * _colSize, batch * weights);
-        int wGroup = _outPerGroup * _kernelDim, cGroup = _kernelDim * _colSpatial, oGroup = _outPerGroup * _colSpatial;
-        for (int g = 0; g < _group; g++)
-            backend.GemmBatched(batch, false, true, _outPerGroup, _kernelDim, _colSpatial, 1f,
-                outputs.Slice(g * oGroup, outputs.Count - g * oGroup), _colSpatial, OutputSideSize,
-                col.Slice(g * cGroup, col.Count - g * cGroup), _colSpatial, colStride,
-                0f, partials.Slice(g * wGroup, partials.Count - g * wGroup), _kernelDim, weights);
-        backend.AddSlices(batch, weights, partials, weightDiff);
-    }
-
-    public override void ForwardOn(IBackend backend, IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
-    {
-        if (_num == 0) return;
-        var shared = DeviceScratch.For(backend);
-        var scratch = shared.Scratch(DeviceScratchCount);
-        var weights = Blobs[0].DataOn(backend);
-        for (int i = 0; i < bottom.Count; i++)
-        {
-            var input = bottom[i].DataOn(backend);
-            var output = top[i].MutableDataOn(backend);
-            for (int n = 0; n < _num; n += DeviceChunk)
-            {
-                int batch = Math.Min(DeviceChunk, _num - n);
-                var x = input.Slice(n * _bottomSize, batch * _bottomSize);
-                var y = output.Slice(n * _topSize, batch * _topSize);
-                if (Reverse) GemmBackwardOn(backend, batch, weights, x, y, scratch);
-                else GemmForwardOn(backend, batch, weights, x, y, scratch);
-            }
-        }
-        if (_biasTerm)
-        {
-            // One image's bias plane (numOutput × spatial) = bias · 1ᵀ, then for every top
-            // (num × topSize) += 1 (num × 1) · plane (1 × topSize): one GEMM per top, not one per image.
-            var ones = shared.Ones(Math.Max(_num, _topSpatial));
-            var plane = scratch.Slice(0, _topSize);
-            backend.Gemm(false, false, _numOutput, _topSpatial, 1, 1f, Blobs[1].DataOn(backend), 1,
-                ones.Slice(0, _topSpatial), _topSpatial, 0f, plane, _topSpatial);
-            for (int i = 0; i < top.Count; i++)
-                backend.Gemm(false, false, _num, _topSize, 1, 1f, ones.Slice(0, _num), 1, plane, _topSize,
-                    1f, top[i].MutableDataOn(backend), _topSize);
-        }
-    }
-
-    public override void BackwardOn(IBackend backend, IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
-    {
-        bool needWeight = ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
-        bool needBias = _biasTerm && ParamPropagateDown.Length > 1 && ParamPropagateDown[1];
-        bool anyBottom = false;
-        for (int i = 0; i < propagateDown.Count; i++) anyBottom |= propagateDown[i];
-        if (_num == 0 || (!needWeight && !needBias && !anyBottom)) return;
-        var shared = DeviceScratch.For(backend);
-        var scratch = shared.Scratch(DeviceScratchCount);
-
-        if (needBias)
-        {
-            // Σ over images of every top's gradient (1 × topSize) = 1ᵀ · topDiff, then
-            // biasDiff += that (numOutput × spatial) · 1 (spatial × 1).
-            var ones = shared.Ones(Math.Max(_num, _topSpatial));
-            var sum = scratch.Slice(0, _topSize);
-            for (int i = 0; i < top.Count; i++)
-                backend.Gemm(false, false, 1, _topSize, _num, 1f, ones.Slice(0, _num), _num, top[i].DiffOn(backend), _topSize,
-                    i == 0 ? 0f : 1f, sum, _topSize);
-            backend.Gemm(false, false, _numOutput, 1, _topSpatial, 1f, sum, _topSpatial, ones.Slice(0, _topSpatial), 1,
-                1f, Blobs[1].MutableDiffOn(backend), 1);
-        }
-        if (!needWeight && !anyBottom) return;
-
-        var weights = Blobs[0].DataOn(backend);
-        var weightDiff = needWeight ? Blobs[0].MutableDiffOn(backend) : default;
-        for (int i = 0; i < bottom.Count; i++)
-        {
-            if (!needWeight && !propagateDown[i]) continue;
-            var topDiff = top[i].DiffOn(backend);
-            var bottomData = needWeight ? bottom[i].DataOn(backend) : default;
-            var bottomDiff = propagateDown[i] ? bottom[i].MutableDiffOn(backend) : default;
-            for (int n = 0; n < _num; n += DeviceChunk)
-            {
-                int batch = Math.Min(DeviceChunk, _num - n);
-                var dy = topDiff.Slice(n * _topSize, batch * _topSize);
-                if (needWeight)
-                {
-                    var x = bottomData.Slice(n * _bottomSize, batch * _bottomSize);
-                    if (Reverse) GemmWeightOn(backend, batch, dy, x, weightDiff, scratch);
-                    else GemmWeightOn(backend, batch, x, dy, weightDiff, scratch);
-                }
-                if (propagateDown[i])
-                {
-                    var dx = bottomDiff.Slice(n * _bottomSize, batch * _bottomSize);
-                    if (Reverse) GemmForwardOn(backend, batch, weights, dy, dx, scratch);
-                    else GemmBackwardOn(backend, batch, weights, dy, dx, scratch);
-                }
-            }
         }
     }
 }
