@@ -96,6 +96,30 @@ public static unsafe partial class Blas
     private static void PackTransposed(float* src, nint ld, int kc, int w, int valid, float* dst)
     {
         int r = 0;
+        if (w == 6 && valid == 6 && Avx.IsSupported && kc > 8)
+        {
+            // The AVX2 family's 6-row slivers: 8 columns of the 6 rows are 48 consecutive floats of
+            // the sliver. Transpose them as an 8×8 block (two zero rows) and store its rows 6 floats
+            // apart in ascending order: each store's last two (zero) floats are overwritten by the
+            // next. The last columns, whose overshoot would leave the sliver, go the general way.
+            var zero = Vector256<float>.Zero;
+            int p = 0;
+            for (; p + 8 < kc; p += 8)
+            {
+                if ((p & 15) == 0)
+                {
+                    // The next sliver's rows (prefetches do not fault past the matrix).
+                    float* next = src + 6 * ld + p;
+                    Sse.Prefetch0(next); Sse.Prefetch0(next + ld); Sse.Prefetch0(next + 2 * ld);
+                    Sse.Prefetch0(next + 3 * ld); Sse.Prefetch0(next + 4 * ld); Sse.Prefetch0(next + 5 * ld);
+                }
+                Transpose8x8(Avx.LoadVector256(src + p), Avx.LoadVector256(src + ld + p), Avx.LoadVector256(src + 2 * ld + p),
+                    Avx.LoadVector256(src + 3 * ld + p), Avx.LoadVector256(src + 4 * ld + p), Avx.LoadVector256(src + 5 * ld + p),
+                    zero, zero, dst + (nint)p * 6, 6);
+            }
+            PackTransposed(src + p, ld, kc - p, w, valid, dst + (nint)p * 6);
+            return;
+        }
         if (Avx.IsSupported)
         {
             for (; r + 8 <= valid; r += 8)
