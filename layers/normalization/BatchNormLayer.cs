@@ -129,11 +129,23 @@ public sealed class BatchNormLayer : Layer
         {
             int o = (i * c + ch) * sp;
             // Backward needs the normalised values; a later in-place layer may overwrite the top.
-            var norm = _xNorm.AsSpan(o, sp);
-            TensorPrimitives.Subtract(x.Slice(o, sp), mu, norm);
-            TensorPrimitives.Multiply(norm, inv, norm);
-            norm.CopyTo(y.Slice(o, sp));
+            Normalize(x.Slice(o, sp), mu, inv, _xNorm.AsSpan(o, sp), y.Slice(o, sp));
         }
+    }
+
+    /// <summary>norm = y = (x − mu)·inv in one pass (y may be x).</summary>
+    private static void Normalize(ReadOnlySpan<float> x, float mu, float inv, Span<float> norm, Span<float> y)
+    {
+        var vm = new Vector<float>(mu);
+        var vi = new Vector<float>(inv);
+        int n = Vector<float>.Count, j = 0;
+        for (; j <= x.Length - n; j += n)
+        {
+            var v = (new Vector<float>(x.Slice(j)) - vm) * vi;
+            v.CopyTo(norm.Slice(j));
+            v.CopyTo(y.Slice(j));
+        }
+        for (; j < x.Length; j++) norm[j] = y[j] = (x[j] - mu) * inv;
     }
 
     /// <summary>Σ (x − mean)², in float vectors over blocks of 1,024 values and in double across them.</summary>
@@ -238,18 +250,57 @@ public sealed class BatchNormLayer : Layer
         for (int i = 0; i < n; i++)
         {
             int o = (i * c + ch) * sp;
-            a += TensorPrimitives.Sum(dy.Slice(o, sp));
-            b += TensorPrimitives.Dot(dy.Slice(o, sp), y.Slice(o, sp));
+            var (sum, dot) = SumAndDot(dy.Slice(o, sp), y.Slice(o, sp));
+            a += sum;
+            b += dot;
         }
         float meanDy = m > 0 ? (float)(a / m) : 0, meanDyY = m > 0 ? (float)(b / m) : 0;
         for (int i = 0; i < n; i++)
         {
             int o = (i * c + ch) * sp;
-            var d = dx.Slice(o, sp);
-            // (dy − meanDy − meanDyY·y)·inv, as three vector passes over the row.
-            TensorPrimitives.MultiplyAdd(y.Slice(o, sp), -meanDyY, dy.Slice(o, sp), d);
-            TensorPrimitives.Subtract(d, meanDy, d);
-            TensorPrimitives.Multiply(d, inv, d);
+            NormalizeBackward(dy.Slice(o, sp), y.Slice(o, sp), meanDy, meanDyY, inv, dx.Slice(o, sp));
         }
+    }
+
+    /// <summary>(Σ dy, Σ dy·y) in one pass: float vectors over blocks of 1,024 values, double across them.</summary>
+    private static (double Sum, double Dot) SumAndDot(ReadOnlySpan<float> dy, ReadOnlySpan<float> y)
+    {
+        double sum = 0, dot = 0;
+        int n = Vector<float>.Count;
+        for (int start = 0; start < dy.Length; start += 1024)
+        {
+            int end = Math.Min(start + 1024, dy.Length), j = start;
+            Vector<float> s0 = Vector<float>.Zero, s1 = Vector<float>.Zero, d0 = Vector<float>.Zero, d1 = Vector<float>.Zero;
+            for (; j <= end - 2 * n; j += 2 * n)
+            {
+                var g0 = new Vector<float>(dy.Slice(j));
+                var g1 = new Vector<float>(dy.Slice(j + n));
+                s0 += g0;
+                s1 += g1;
+                d0 += g0 * new Vector<float>(y.Slice(j));
+                d1 += g1 * new Vector<float>(y.Slice(j + n));
+            }
+            double ps = Vector.Sum(s0 + s1), pd = Vector.Sum(d0 + d1);
+            for (; j < end; j++)
+            {
+                ps += dy[j];
+                pd += (double)dy[j] * y[j];
+            }
+            sum += ps;
+            dot += pd;
+        }
+        return (sum, dot);
+    }
+
+    /// <summary>dx = (dy − meanDy − meanDyY·y)·inv in one pass (dx may be dy).</summary>
+    private static void NormalizeBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, float meanDy, float meanDyY, float inv, Span<float> dx)
+    {
+        var vm = new Vector<float>(meanDy);
+        var vk = new Vector<float>(meanDyY);
+        var vi = new Vector<float>(inv);
+        int n = Vector<float>.Count, j = 0;
+        for (; j <= dy.Length - n; j += n)
+            ((new Vector<float>(dy.Slice(j)) - vk * new Vector<float>(y.Slice(j)) - vm) * vi).CopyTo(dx.Slice(j));
+        for (; j < dy.Length; j++) dx[j] = (dy[j] - meanDyY * y[j] - meanDy) * inv;
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using Engine.Backends;
 using Engine.Core;
@@ -125,20 +126,34 @@ public sealed class ScaleLayer : Layer
             for (int d = first; d < end; d++)
             {
                 int o = (i * _ax.Dim + d) * inner;
-                if (inPlace) x.Slice(o, inner).CopyTo(_input.AsSpan(o, inner));
-                if (_biasTerm) ScaleShift(x.Slice(o, inner), s[d], bias[d], y.Slice(o, inner));
-                else TensorPrimitives.Multiply(x.Slice(o, inner), s[d], y.Slice(o, inner));
+                ScaleShift(x.Slice(o, inner), s[d], _biasTerm ? bias[d] : 0f, y.Slice(o, inner), inPlace ? _input.AsSpan(o, inner) : default);
             }
     }
 
-    /// <summary>y = x·scale + shift (TensorPrimitives has no form with two scalars).</summary>
-    private static void ScaleShift(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
+    /// <summary>y = x·scale + shift in one pass (TensorPrimitives has no form with two scalars), x
+    /// also copied to <paramref name="keep"/> when it is not empty (in place, where y is x).</summary>
+    private static void ScaleShift(ReadOnlySpan<float> x, float scale, float shift, Span<float> y, Span<float> keep)
     {
-        var vs = new System.Numerics.Vector<float>(scale);
-        var vb = new System.Numerics.Vector<float>(shift);
-        int n = System.Numerics.Vector<float>.Count, j = 0;
-        for (; j <= x.Length - n; j += n) (new System.Numerics.Vector<float>(x.Slice(j)) * vs + vb).CopyTo(y.Slice(j));
-        for (; j < x.Length; j++) y[j] = x[j] * scale + shift;
+        var vs = new Vector<float>(scale);
+        var vb = new Vector<float>(shift);
+        int n = Vector<float>.Count, j = 0;
+        if (keep.IsEmpty)
+        {
+            for (; j <= x.Length - n; j += n) (new Vector<float>(x.Slice(j)) * vs + vb).CopyTo(y.Slice(j));
+            for (; j < x.Length; j++) y[j] = x[j] * scale + shift;
+            return;
+        }
+        for (; j <= x.Length - n; j += n)
+        {
+            var v = new Vector<float>(x.Slice(j));
+            v.CopyTo(keep.Slice(j));
+            (v * vs + vb).CopyTo(y.Slice(j));
+        }
+        for (; j < x.Length; j++)
+        {
+            keep[j] = x[j];
+            y[j] = x[j] * scale + shift;
+        }
     }
 
     /// <summary>
@@ -162,10 +177,47 @@ public sealed class ScaleLayer : Layer
             {
                 int o = (i * _ax.Dim + d) * inner;
                 var g = dy.Slice(o, inner);
+                if (needBias && needScale && propagateDown[0])
+                {
+                    // The usual case (a learned Scale with a bias, after BatchNorm): one pass over dy.
+                    var (sum, dot) = SumDotScale(g, x.Slice(o, inner), s[d], dx.Slice(o, inner));
+                    db[d] += sum;
+                    ds[d] += dot;
+                    continue;
+                }
                 if (needBias) db[d] += TensorPrimitives.Sum(g);
                 if (needScale) ds[d] += TensorPrimitives.Dot(g, x.Slice(o, inner));
                 if (propagateDown[0]) TensorPrimitives.Multiply(g, s[d], dx.Slice(o, inner));
             }
+    }
+
+    /// <summary>(Σ dy, Σ dy·x) and dx = dy·scale in one pass (dx may be dy: each dy is read before
+    /// its dx is written).</summary>
+    private static (float Sum, float Dot) SumDotScale(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float scale, Span<float> dx)
+    {
+        var vs = new Vector<float>(scale);
+        Vector<float> s0 = Vector<float>.Zero, s1 = Vector<float>.Zero, d0 = Vector<float>.Zero, d1 = Vector<float>.Zero;
+        int n = Vector<float>.Count, j = 0;
+        for (; j <= dy.Length - 2 * n; j += 2 * n)
+        {
+            var g0 = new Vector<float>(dy.Slice(j));
+            var g1 = new Vector<float>(dy.Slice(j + n));
+            s0 += g0;
+            s1 += g1;
+            d0 += g0 * new Vector<float>(x.Slice(j));
+            d1 += g1 * new Vector<float>(x.Slice(j + n));
+            (g0 * vs).CopyTo(dx.Slice(j));
+            (g1 * vs).CopyTo(dx.Slice(j + n));
+        }
+        float sum = Vector.Sum(s0 + s1), dot = Vector.Sum(d0 + d1);
+        for (; j < dy.Length; j++)
+        {
+            float g = dy[j];
+            sum += g;
+            dot += g * x[j];
+            dx[j] = g * scale;
+        }
+        return (sum, dot);
     }
 
     public override bool RunsOnDevice => true;
