@@ -218,6 +218,7 @@ public class BlasTests
             (2 * mc + mr - 1, nr - 1, 3),          // three m-blocks; one narrow edge column sliver
             (mr + 1, nc + nr + 5, 9),              // two n-blocks, the second with an edge
             (mc + mr + 2, nc + 1, 2 * kc + 7),     // everything at once
+            (2 * mr + 1, nc + nr + 5, 2 * kc + 7), // few rows: A packed once (several k-blocks) for both B blocks
         };
         // Every row count from one to two tiles plus one: the last rows are cut into two middling
         // slivers (8 = 4 + 4 with 6-row tiles), in the kernels and in both ways of packing A.
