@@ -133,7 +133,8 @@ public sealed class BatchNormLayer : Layer
         }
     }
 
-    /// <summary>norm = y = (x − mu)·inv in one pass (y may be x).</summary>
+    /// <summary>norm = y = (x − mu)·inv in one pass (y may be x); TensorPrimitives would take three
+    /// (subtract, multiply, copy), and this is the pass that reads the channel from memory.</summary>
     private static void Normalize(ReadOnlySpan<float> x, float mu, float inv, Span<float> norm, Span<float> y)
     {
         var vm = new Vector<float>(mu);
@@ -262,7 +263,8 @@ public sealed class BatchNormLayer : Layer
         }
     }
 
-    /// <summary>(Σ dy, Σ dy·y) in one pass: float vectors over blocks of 1,024 values, double across them.</summary>
+    /// <summary>(Σ dy, Σ dy·y) in one pass (TensorPrimitives' Sum and Dot would read dy twice): float
+    /// vectors over blocks of 1,024 values, double across them.</summary>
     private static (double Sum, double Dot) SumAndDot(ReadOnlySpan<float> dy, ReadOnlySpan<float> y)
     {
         double sum = 0, dot = 0;
@@ -292,7 +294,8 @@ public sealed class BatchNormLayer : Layer
         return (sum, dot);
     }
 
-    /// <summary>dx = (dy − meanDy − meanDyY·y)·inv in one pass (dx may be dy).</summary>
+    /// <summary>dx = (dy − meanDy − meanDyY·y)·inv in one pass (dx may be dy), where TensorPrimitives
+    /// would take three.</summary>
     private static void NormalizeBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, float meanDy, float meanDyY, float inv, Span<float> dx)
     {
         var vm = new Vector<float>(meanDy);
