@@ -147,6 +147,50 @@ public class ImplicitIm2ColGemmTests
         }
     }
 
+    /// <summary>Several images side by side (with a gap between them), output rows that are not a
+    /// multiple of 8 wide (groups of eight columns cross into the next row, and into the next image):
+    /// the same bits as the explicit column matrices laid side by side, forward and transposed.</summary>
+    [Test]
+    public void SeveralImagesSameBitsAsExplicitColumns([Values(1, 2)] int threads)
+    {
+        WorkerPool.Threads = threads;
+        var windows = new[]
+        {
+            new ConvWindow(5, 7, 7, 3, 3, 1, 1),      // ResNet-50's last stage: rows of 7
+            new ConvWindow(3, 14, 14, 3, 3, 1, 1),    // rows of 14
+            new ConvWindow(2, 28, 28, 3, 3, 1, 1),    // rows of 28
+            new ConvWindow(2, 25, 26, 3, 3, 1, 1),    // rows of 26, 650 positions: groups cross into the next image
+            new ConvWindow(4, 9, 11, 3, 3),           // unpadded, rows of 9
+        };
+        const int images = 3, m = 13;
+        foreach (var w in windows)
+        {
+            int k = w.Channels * w.KernelH * w.KernelW, n = w.OutH * w.OutW, stride = w.ImageCount + 5;
+            var img = Random(images * stride, 21);
+            var cols = new float[k * images * n];
+            var one = new float[k * n];
+            for (int i = 0; i < images; i++)
+            {
+                Im2Col.Forward(img.AsSpan(i * stride, w.ImageCount), w.Channels, w.Height, w.Width, w.KernelH, w.KernelW, w.PadH, w.PadW,
+                    w.StrideH, w.StrideW, w.DilationH, w.DilationW, one);
+                for (int r = 0; r < k; r++) one.AsSpan(r * n, n).CopyTo(cols.AsSpan(r * images * n + i * n, n));
+            }
+            var a = Random(m * k, 22);
+            var expect = new float[m * images * n];
+            var got = new float[m * images * n];
+            Blas.Sgemm(false, false, m, images * n, k, 1f, a, k, cols, images * n, 0f, expect, images * n);
+            Blas.SgemmIm2Col(m, 1f, a, k, img, w, 0f, got, images * n, images, stride);
+            Assert.That(got, Is.EqualTo(expect), $"{w}: forward");
+
+            var g = Random(m * images * n, 23);
+            var expectT = new float[m * k];
+            var gotT = new float[m * k];
+            Blas.Sgemm(false, true, m, k, images * n, 1f, g, images * n, cols, images * n, 0f, expectT, k);
+            Blas.SgemmIm2ColT(m, 1f, g, images * n, img, w, 0f, gotT, k, images, stride);
+            Assert.That(gotT, Is.EqualTo(expectT), $"{w}: transposed");
+        }
+    }
+
     [Test]
     public void ShortBuffersAreRejected()
     {
