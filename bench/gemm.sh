@@ -5,7 +5,8 @@
 #   bench/gemm.sh [ROUNDS] [SECONDS]        (defaults 3 rounds, 0.4 s per shape and program)
 #   SHAPES="2048x2048x2048 64x500x800:NT" THREADS="1 2" CLOCK=cpu bench/gemm.sh
 #
-# CLOCK=wall (default) times calls by the wall clock (best ~2 ms batch). CLOCK=cpu times them by
+# Each figure is the best of batches of calls over SECONDS (at least 5 batches). CLOCK=wall
+# (default) times calls by the wall clock (batches of ~2 ms). CLOCK=cpu times them by
 # the process's CPU time divided by the thread count, for a machine that other jobs keep busy:
 # it discounts time slices lost to them (not their cache pollution), and counts spinning workers
 # as busy (OpenBLAS's, and ours briefly).

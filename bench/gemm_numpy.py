@@ -4,7 +4,7 @@
 usage: gemm_numpy.py SECONDS THREADS wall|cpu SHAPE...   with SHAPE = MxNxK[:NN|NT|TN|TT]
 Prints "shape<TAB>threads<TAB>numpy<TAB>GFLOP/s" per shape: 2·m·n·k over the best time per call,
 timed as GemmBench does (batches of ~2 ms of wall clock, or ~20 ms of CPU time; best batch over
-SECONDS). With the CPU clock the time is the process's CPU time divided by THREADS, as gemm.sh
+SECONDS, and of at least 5 batches). With the CPU clock the time is the process's CPU time divided by THREADS, as gemm.sh
 does for GemmBench. The thread count itself is set by the caller through OPENBLAS_NUM_THREADS /
 OMP_NUM_THREADS.
 """
@@ -41,13 +41,14 @@ def main():
             if now() - t0 > batch:
                 break
             reps *= 2
-        best = float("inf")
+        best, batches = float("inf"), 0
         start = time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        while time.perf_counter() - start < seconds or batches < 5:  # at least 5 batches, as GemmBench
             t0 = now()
             for _ in range(reps):
                 np.matmul(opa, opb, out=c)
             best = min(best, (now() - t0) / reps)
+            batches += 1
         print(f"{shape}\t{threads}\tnumpy\t{2.0 * m * n * k / best / 1e9:.2f}", flush=True)
 
 
