@@ -1,7 +1,5 @@
-using System.Numerics.Tensors;
 using Engine.Backends;
 using Engine.Core;
-using Engine.Cpu;
 
 namespace Engine.Layers;
 

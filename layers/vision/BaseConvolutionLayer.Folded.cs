@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using Engine.Backends;
 using Engine.Core;
 using Engine.Cpu;
 
