@@ -295,8 +295,9 @@ public sealed class PoolingLayer : Layer
                 }
             return;
         }
-        float* best = stackalloc float[width];
-        int* arg = stackalloc int[width];
+        // 16 spare cells: MaxWindowsVector's stride-2 reads run up to 15 past the last column it keeps.
+        float* best = stackalloc float[width + 16];
+        int* arg = stackalloc int[width + 16];
         fixed (float* s = src, d = dst)
         fixed (int* m = mask)
         {
@@ -344,30 +345,88 @@ public sealed class PoolingLayer : Layer
                     arg[x] = a;
                 }
 
-                // Windows along the row.
+                // Windows along the row: the interior ones 8 at a time where the stride allows, the
+                // clipped ones at either end one by one.
                 float* dRow = d + ph * outW;
                 int* mRow = m + ph * outW;
-                for (int pw = 0; pw < outW; pw++)
-                {
-                    int wStart = pw * strideW - padW;
-                    int wEnd = Math.Min(wStart + kernelW, width);
-                    wStart = Math.Max(wStart, 0);
-                    float b = best[wStart];
-                    int a = arg[wStart];
-                    for (int w = wStart + 1; w < wEnd; w++)
-                    {
-                        float v = best[w];
-                        int i = arg[w];
-                        // Selected with masks, not branches: which cell wins is unpredictable.
-                        int win = -((v > b ? 1 : 0) | ((v == b ? 1 : 0) & (i < a ? 1 : 0)));
-                        b = BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(v) & win) | (BitConverter.SingleToInt32Bits(b) & ~win));
-                        a = (i & win) | (a & ~win);
-                    }
-                    dRow[pw] = b;
-                    mRow[pw] = a;
-                }
+                var (lo, hi) = InteriorWindows(outW, kernelW, strideW, padW, width);
+                int pw = Vector256.IsHardwareAccelerated ? MaxWindowsVector(best, arg, dRow, mRow, lo, hi, kernelW, strideW, padW) : lo;
+                MaxWindows(best, arg, dRow, mRow, 0, lo, kernelW, strideW, padW, width);
+                MaxWindows(best, arg, dRow, mRow, pw, outW, kernelW, strideW, padW, width);
             }
         }
+    }
+
+    /// <summary>The outputs [lo, hi) along an axis whose windows lie wholly inside the input
+    /// (lo ≤ hi; the rest are clipped by the padding).</summary>
+    private static (int Lo, int Hi) InteriorWindows(int outSize, int kernel, int stride, int pad, int size)
+    {
+        int lo = Math.Min((pad + stride - 1) / stride, outSize);
+        int hi = size + pad - kernel < 0 ? lo : Math.Min(outSize, (size + pad - kernel) / stride + 1);
+        return (lo, Math.Max(lo, hi));
+    }
+
+    /// <summary>MAX windows [from, to) of one output row over the column maxima
+    /// <paramref name="best"/> (first row index of each in <paramref name="arg"/>): the first column
+    /// starts, a later one wins when larger, or equal with a smaller index (an earlier row).</summary>
+    private static unsafe void MaxWindows(float* best, int* arg, float* dRow, int* mRow, int from, int to, int kernelW, int strideW, int padW, int width)
+    {
+        for (int pw = from; pw < to; pw++)
+        {
+            int wStart = pw * strideW - padW;
+            int wEnd = Math.Min(wStart + kernelW, width);
+            wStart = Math.Max(wStart, 0);
+            float b = best[wStart];
+            int a = arg[wStart];
+            for (int w = wStart + 1; w < wEnd; w++)
+            {
+                float v = best[w];
+                int i = arg[w];
+                // Selected with masks, not branches: which cell wins is unpredictable.
+                int win = -((v > b ? 1 : 0) | ((v == b ? 1 : 0) & (i < a ? 1 : 0)));
+                b = BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(v) & win) | (BitConverter.SingleToInt32Bits(b) & ~win));
+                a = (i & win) | (a & ~win);
+            }
+            dRow[pw] = b;
+            mRow[pw] = a;
+        }
+    }
+
+    /// <summary><see cref="MaxWindows"/> for interior windows [lo, hi), 8 outputs per step, with
+    /// stride 1 or 2 (stride 2 reads 16 columns per window column and keeps every other one: the
+    /// scratch rows carry 16 floats of slack). Returns the first output it left.</summary>
+    private static unsafe int MaxWindowsVector(float* best, int* arg, float* dRow, int* mRow, int lo, int hi, int kernelW, int strideW, int padW)
+    {
+        if ((strideW != 1 && !(strideW == 2 && Avx2.IsSupported)) || hi - lo < 8) return lo;
+        for (int pw = lo; ; pw += 8)
+        {
+            pw = Math.Min(pw, hi - 8); // the last group ends at hi, computing a few outputs again
+            float* bp = best + (pw * strideW - padW);
+            int* ap = arg + (pw * strideW - padW);
+            var b = Strided(bp, strideW);
+            var a = Strided((float*)ap, strideW).AsInt32();
+            for (int j = 1; j < kernelW; j++)
+            {
+                var v = Strided(bp + j, strideW);
+                var i = Strided((float*)(ap + j), strideW).AsInt32();
+                var win = Vector256.GreaterThan(v, b) | (Vector256.Equals(v, b) & Vector256.LessThan(i, a).AsSingle());
+                b = Vector256.ConditionalSelect(win, v, b);
+                a = Vector256.ConditionalSelect(win.AsInt32(), i, a);
+            }
+            b.Store(dRow + pw);
+            a.Store(mRow + pw);
+            if (pw + 8 == hi) return hi;
+        }
+    }
+
+    /// <summary>p[0], p[s], …, p[7s] for s = 1 or 2 (AVX2: two loads, a shuffle and a lane permute).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> Strided(float* p, int s)
+    {
+        if (s == 1) return Vector256.Load(p);
+        // Per 128-bit lane: lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6; then the 64-bit pairs in the order 0, 2, 1, 3.
+        var even = Avx.Shuffle(Vector256.Load(p), Vector256.Load(p + 8), 0b10_00_10_00);
+        return Avx2.Permute4x64(even.AsDouble(), 0b11_01_10_00).AsSingle();
     }
 
     /// <summary>One MAX output cell: the first cell starts the search; a later one wins only when
@@ -413,19 +472,70 @@ public sealed class PoolingLayer : Layer
         return (Math.Max(hStart, 0), Math.Min(hEnd, _height), Math.Max(wStart, 0), Math.Min(wEnd, _width), poolSize);
     }
 
-    private void AvePlane(ReadOnlySpan<float> src, Span<float> dst)
+    /// <summary>AVE over one plane: per output row, the sums of each input column over the window's
+    /// rows (vectors), then of those over each window's columns, over Caffe's divisor.</summary>
+    private unsafe void AvePlane(ReadOnlySpan<float> src, Span<float> dst)
     {
-        for (int ph = 0; ph < _outH; ph++)
+        int height = _height, width = _width, outW = _outW;
+        if (src.Length < height * width || dst.Length < _outH * outW)
+            throw new ArgumentException("plane buffers are too short");
+        int kernelW = _geo.KernelW, strideW = _geo.StrideW, padW = _geo.PadW;
+        var (lo, hi) = InteriorWindows(outW, kernelW, strideW, padW, width);
+        bool vector = Vector256.IsHardwareAccelerated && hi - lo >= 8 && (strideW == 1 || (strideW == 2 && Avx2.IsSupported));
+        if (!vector || width > 2048)
         {
-            for (int pw = 0; pw < _outW; pw++)
+            // Narrow rows (no whole vector of windows) and very wide ones: window by window.
+            for (int ph = 0; ph < _outH; ph++)
+                for (int pw = 0; pw < outW; pw++)
+                {
+                    var (hStart, hEnd, wStart, wEnd, poolSize) = AveWindow(ph, pw);
+                    float sum = 0;
+                    for (int h = hStart; h < hEnd; h++)
+                        for (int w = wStart; w < wEnd; w++)
+                            sum += src[h * width + w];
+                    dst[ph * outW + pw] = sum / poolSize;
+                }
+            return;
+        }
+        // 16 spare cells for the stride-2 reads (see MaxWindowsVector).
+        float* colSum = stackalloc float[width + 16];
+        fixed (float* s = src, d = dst)
+        {
+            for (int ph = 0; ph < _outH; ph++)
             {
-                var (hStart, hEnd, wStart, wEnd, poolSize) = AveWindow(ph, pw);
-                float sum = 0;
-                for (int h = hStart; h < hEnd; h++)
-                    for (int w = wStart; w < wEnd; w++)
-                        sum += src[h * _width + w];
-                dst[ph * _outW + pw] = sum / poolSize;
+                var (hStart, hEnd, _, _, _) = AveWindow(ph, 0);
+                var sums = new Span<float>(colSum, width);
+                new ReadOnlySpan<float>(s + hStart * width, width).CopyTo(sums);
+                for (int h = hStart + 1; h < hEnd; h++)
+                    System.Numerics.Tensors.TensorPrimitives.Add(sums, new ReadOnlySpan<float>(s + h * width, width), sums);
+                float* dRow = d + ph * outW;
+                // Interior windows are whole along the row: one divisor for all of them. The last
+                // group of 8 ends at hi, computing a few outputs again.
+                var divisor = Vector256.Create((float)AveWindow(ph, lo).poolSize);
+                for (int pw = lo; ; pw += 8)
+                {
+                    pw = Math.Min(pw, hi - 8);
+                    float* cp = colSum + (pw * strideW - padW);
+                    var sum = Strided(cp, strideW);
+                    for (int j = 1; j < kernelW; j++) sum += Strided(cp + j, strideW);
+                    (sum / divisor).Store(dRow + pw);
+                    if (pw + 8 == hi) break;
+                }
+                AveWindows(colSum, dRow, ph, 0, lo);
+                AveWindows(colSum, dRow, ph, hi, outW);
             }
+        }
+    }
+
+    /// <summary>AVE outputs [from, to) of row <paramref name="ph"/> from the column sums.</summary>
+    private unsafe void AveWindows(float* colSum, float* dRow, int ph, int from, int to)
+    {
+        for (int pw = from; pw < to; pw++)
+        {
+            var (_, _, wStart, wEnd, poolSize) = AveWindow(ph, pw);
+            float sum = 0;
+            for (int w = wStart; w < wEnd; w++) sum += colSum[w];
+            dRow[pw] = sum / poolSize;
         }
     }
 
@@ -457,6 +567,20 @@ public sealed class PoolingLayer : Layer
     private void BackwardPlanes(int first, int end, Blob top, Blob bottom)
     {
         int inPlane = _height * _width, outPlane = _outH * _outW;
+        float[]? rented = _method == PoolMethod.Ave && _width > 2048 ? System.Buffers.ArrayPool<float>.Shared.Rent(_width) : null;
+        Span<float> rowGrad = _method != PoolMethod.Ave ? default : rented != null ? rented.AsSpan(0, _width) : stackalloc float[_width];
+        try
+        {
+            BackwardPlanes(first, end, top, bottom, inPlane, outPlane, rowGrad);
+        }
+        finally
+        {
+            if (rented != null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    private void BackwardPlanes(int first, int end, Blob top, Blob bottom, int inPlane, int outPlane, Span<float> rowGrad)
+    {
         for (int pl = first; pl < end; pl++)
         {
             ReadOnlySpan<float> topDiff = top.Diff.Slice(pl * outPlane, outPlane);
@@ -469,15 +593,21 @@ public sealed class PoolingLayer : Layer
                     if (mask[i] >= 0) diff[mask[i]] += topDiff[i];
                 continue;
             }
+            // Per output row: what its windows send to each input column, then added to the window's rows.
             for (int ph = 0; ph < _outH; ph++)
             {
+                rowGrad.Clear();
+                var (hStart, hEnd, _, _, _) = AveWindow(ph, 0);
                 for (int pw = 0; pw < _outW; pw++)
                 {
-                    var (hStart, hEnd, wStart, wEnd, poolSize) = AveWindow(ph, pw);
+                    var (_, _, wStart, wEnd, poolSize) = AveWindow(ph, pw);
                     float g = topDiff[ph * _outW + pw] / poolSize;
-                    for (int h = hStart; h < hEnd; h++)
-                        for (int w = wStart; w < wEnd; w++)
-                            diff[h * _width + w] += g;
+                    for (int w = wStart; w < wEnd; w++) rowGrad[w] += g;
+                }
+                for (int h = hStart; h < hEnd; h++)
+                {
+                    var row = diff.Slice(h * _width, _width);
+                    System.Numerics.Tensors.TensorPrimitives.Add(row, rowGrad, row);
                 }
             }
         }

@@ -149,6 +149,79 @@ public class PoolingLayerTests
         Assert.That(maxTop[0].Shape, Is.EqualTo(new[] { 1, 3, 1, 1 }));
     }
 
+    // ---- wide planes against Caffe's loops ------------------------------------------------------
+
+    /// <summary>Caffe's pooling loops, cell by cell (the row-major scan: a later cell wins only when
+    /// strictly larger): the oracle for planes wide enough for the vectorised windows.</summary>
+    private static (float[] Top, float[] BottomDiff) NaivePool(PoolMethod method, float[] x, float[] topDiff,
+        int planes, int h, int w, int outH, int outW, int k, int s, int pad)
+    {
+        var top = new float[planes * outH * outW];
+        var bottomDiff = new float[x.Length];
+        for (int pl = 0; pl < planes; pl++)
+            for (int ph = 0; ph < outH; ph++)
+                for (int pw = 0; pw < outW; pw++)
+                {
+                    int hs = ph * s - pad, ws = pw * s - pad;
+                    int he = Math.Min(hs + k, h + pad), we = Math.Min(ws + k, w + pad);
+                    int size = (he - hs) * (we - ws);
+                    hs = Math.Max(hs, 0); ws = Math.Max(ws, 0); he = Math.Min(he, h); we = Math.Min(we, w);
+                    int o = (pl * outH + ph) * outW + pw;
+                    float best = float.NegativeInfinity, sum = 0;
+                    int arg = -1;
+                    for (int y = hs; y < he; y++)
+                        for (int z = ws; z < we; z++)
+                        {
+                            float v = x[(pl * h + y) * w + z];
+                            sum += v;
+                            if (v > best) { best = v; arg = y * w + z; }
+                        }
+                    if (method == PoolMethod.Max)
+                    {
+                        top[o] = best;
+                        bottomDiff[pl * h * w + arg] += topDiff[o];
+                    }
+                    else
+                    {
+                        top[o] = sum / size;
+                        for (int y = hs; y < he; y++)
+                            for (int z = ws; z < we; z++)
+                                bottomDiff[(pl * h + y) * w + z] += topDiff[o] / size;
+                    }
+                }
+        return (top, bottomDiff);
+    }
+
+    // AVE forward and backward and MAX backward on planes with several vectors of windows and odd
+    // remainders; strides 1 and 2 (vectorised) and 3 (cell by cell); values from {0, 1, 2, 3}.
+    [TestCase(2, 1, 0, 19, 40)]
+    [TestCase(3, 2, 0, 33, 35)]
+    [TestCase(3, 2, 1, 32, 32)]
+    [TestCase(2, 2, 1, 17, 36)]
+    [TestCase(3, 1, 1, 9, 26)]
+    [TestCase(5, 2, 2, 12, 41)]
+    [TestCase(3, 3, 1, 11, 50)]
+    public void WidePlanesMatchCaffesLoops(int k, int s, int pad, int h, int w)
+    {
+        var rng = new Random(k * 1000 + s * 100 + pad * 10 + w);
+        var bottom = new Blob("data", 2, 3, h, w);
+        for (int i = 0; i < bottom.Count; i++) bottom.Data[i] = rng.Next(4);
+        foreach (var method in new[] { PoolMethod.Max, PoolMethod.Ave })
+        {
+            var param = new PoolingParameter { Pool = method, KernelSize = (uint)k, Stride = (uint)s, Pad = (uint)pad };
+            var (layer, tops) = SetUp(Pool(param), [bottom], tops: method == PoolMethod.Max ? 2 : 1);
+            layer.Forward([bottom], tops);
+            int outH = tops[0].Dim(2), outW = tops[0].Dim(3);
+            var topDiff = Enumerable.Range(0, (int)tops[0].Count).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+            topDiff.CopyTo(tops[0].Diff);
+            layer.Backward(tops, [true], [bottom]);
+            var (top, bottomDiff) = NaivePool(method, bottom.Data.ToArray(), topDiff, 6, h, w, outH, outW, k, s, pad);
+            // MaxPoolingWideTests checks the maxima and their positions with ties; here the gradients.
+            AssertClose(tops[0].Data, top, $"{method} top", 1e-6);
+            AssertClose(bottom.Diff, bottomDiff, $"{method} bottom gradient", 1e-6);
+        }
+    }
+
     // ---- PyTorch fixtures ------------------------------------------------------------------
 
     private static void CheckFixture(string c, PoolingParameter p) =>
