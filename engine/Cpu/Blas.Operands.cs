@@ -221,11 +221,25 @@ public static unsafe partial class Blas
                     vector[v] = 8 * v < valid ? (nint)i * imageStride + (nint)oh * g.StrideH * g.Width + ow : -1;
                 }
                 float* d = dst + (nint)j * kc;
-                for (int p = 0; p < kc; p++, d += w)
+                if (vectors == 2 && vector[1] >= 0)
                 {
-                    float* src = image + rowOffset[p];
-                    for (int v = 0; v < vectors; v++)
-                        Vector256.Store(vector[v] >= 0 ? Vector256.Load(src + vector[v]) : Vector256<float>.Zero, d + 8 * v);
+                    // The common sliver, two whole vectors: its own loop, no per-vector test.
+                    nint o0 = vector[0], o1 = vector[1];
+                    for (int p = 0; p < kc; p++, d += 16)
+                    {
+                        float* src = image + rowOffset[p];
+                        Vector256.Store(Vector256.Load(src + o0), d);
+                        Vector256.Store(Vector256.Load(src + o1), d + 8);
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++, d += w)
+                    {
+                        float* src = image + rowOffset[p];
+                        for (int v = 0; v < vectors; v++)
+                            Vector256.Store(vector[v] >= 0 ? Vector256.Load(src + vector[v]) : Vector256<float>.Zero, d + 8 * v);
+                    }
                 }
                 j += w;
             }
