@@ -21,7 +21,7 @@ public static class Filler
                 data.Fill(param.Value);
                 break;
             case "uniform":
-                for (int i = 0; i < data.Length; i++) data[i] = param.Min + (param.Max - param.Min) * rng.NextFloat();
+                rng.FillUniform(data, param.Min, param.Max);
                 break;
             case "gaussian":
                 FillGaussian(blob, param, rng, layerName);
@@ -32,13 +32,13 @@ public static class Filler
             case "xavier":
                 {
                     float scale = (float)Math.Sqrt(3.0 / FanNorm(blob, param, layerName));
-                    for (int i = 0; i < data.Length; i++) data[i] = -scale + 2 * scale * rng.NextFloat();
+                    rng.FillUniform(data, -scale, scale);
                     break;
                 }
             case "msra":
                 {
                     double std = Math.Sqrt(2.0 / FanNorm(blob, param, layerName));
-                    for (int i = 0; i < data.Length; i++) data[i] = (float)rng.NextGaussian(0, std);
+                    rng.FillGaussian(data, 0, std);
                     break;
                 }
             case "bilinear":
@@ -65,7 +65,7 @@ public static class Filler
     private static void FillGaussian(Blob blob, FillerParameter param, Rng rng, string layerName)
     {
         var data = blob.Data;
-        for (int i = 0; i < data.Length; i++) data[i] = (float)rng.NextGaussian(param.Mean, param.Std);
+        rng.FillGaussian(data, param.Mean, param.Std);
         if (param.Sparse >= 0)
         {
             if (blob.NumAxes < 1) throw new EngineException($"layer \"{layerName}\": sparse gaussian filler needs a blob with at least one axis");

@@ -1,21 +1,24 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Engine.Core;
 
 /// <summary>
 /// The engine's random generator: xoshiro256** seeded through splitmix64. Small, fast, and its
 /// whole state fits in 32 bytes, so snapshots carry it and a resumed run draws the same numbers.
+/// The bulk fills (<see cref="FillGaussian"/>, <see cref="FillUniform"/>) draw exactly what the
+/// one-value calls would, with the state held in registers.
 /// </summary>
 public sealed class Rng
 {
-    private ulong _s0, _s1, _s2, _s3;
+    private Xoshiro _state;
 
     public Rng(ulong seed) => Seed(seed);
 
     public void Seed(ulong seed)
     {
         ulong x = seed;
-        _s0 = SplitMix(ref x); _s1 = SplitMix(ref x); _s2 = SplitMix(ref x); _s3 = SplitMix(ref x);
+        _state = new Xoshiro { S0 = SplitMix(ref x), S1 = SplitMix(ref x), S2 = SplitMix(ref x), S3 = SplitMix(ref x) };
     }
 
     private static ulong SplitMix(ref ulong x)
@@ -26,30 +29,128 @@ public sealed class Rng
         return z ^ (z >> 31);
     }
 
-    public ulong NextUInt64()
-    {
-        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = ulong.RotateLeft(_s3, 45);
-        return result;
-    }
+    public ulong NextUInt64() => _state.Next();
 
     /// <summary>Uniform in [0, 1) with 24 random bits.</summary>
-    public float NextFloat() => (NextUInt64() >> 40) * (1.0f / (1 << 24));
+    public float NextFloat() => _state.NextFloat();
 
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
-    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+    public double NextDouble() => _state.NextDouble();
 
     /// <summary>Uniform integer in [0, n).</summary>
     public int NextInt(int n) => (int)((NextUInt64() >> 33) * (ulong)n >> 31);
 
-    /// <summary>Normal N(mean, std) by Box–Muller (one value per call; deterministic).</summary>
-    public double NextGaussian(double mean = 0, double std = 1)
+    /// <summary>Normal N(mean, std), one 64-bit draw per value nearly always (see <see cref="NextStandardNormal"/>).</summary>
+    public double NextGaussian(double mean = 0, double std = 1) => mean + std * NextStandardNormal();
+
+    /// <summary>
+    /// A standard normal value by Marsaglia and Tsang's ziggurat (2000) with 128 layers of equal
+    /// area: one draw picks a layer (7 bits), a sign (1 bit) and a point along the layer (53 bits);
+    /// about 97% of draws land inside the curve and are returned at once. The rest test the
+    /// layer's wedge against exp(−x²/2), or, in the base layer, sample the tail beyond R
+    /// exactly (Marsaglia's exponential rejection).
+    /// </summary>
+    public double NextStandardNormal() => _state.StandardNormal();
+
+    /// <summary>dst[i] = (float)(mean + std·z) for successive standard normal draws z: the values
+    /// <see cref="NextGaussian"/> would give, in order.</summary>
+    public void FillGaussian(Span<float> dst, double mean, double std)
     {
-        double u1 = 1.0 - NextDouble(), u2 = NextDouble();
-        return mean + std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+        var state = _state;
+        for (int i = 0; i < dst.Length; i++) dst[i] = (float)(mean + std * state.StandardNormal());
+        _state = state;
+    }
+
+    /// <summary>dst[i] = min + (max − min)·u for successive <see cref="NextFloat"/> draws u (in float arithmetic).</summary>
+    public void FillUniform(Span<float> dst, float min, float max)
+    {
+        var state = _state;
+        float range = max - min;
+        for (int i = 0; i < dst.Length; i++) dst[i] = min + range * state.NextFloat();
+        _state = state;
+    }
+
+    /// <summary>The generator's 256-bit state and its draws; a struct, so that a bulk fill copies it
+    /// into a local the JIT keeps in registers.</summary>
+    private struct Xoshiro
+    {
+        public ulong S0, S1, S2, S3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public ulong Next()
+        {
+            ulong result = ulong.RotateLeft(S1 * 5, 7) * 9;
+            ulong t = S1 << 17;
+            S2 ^= S0; S3 ^= S1; S1 ^= S2; S0 ^= S3;
+            S2 ^= t;
+            S3 = ulong.RotateLeft(S3, 45);
+            return result;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float NextFloat() => (int)(Next() >> 40) * (1.0f / (1 << 24)); // (int): a signed conversion, one instruction
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public double NextDouble() => (long)(Next() >> 11) * (1.0 / (1UL << 53));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public double StandardNormal()
+        {
+            ulong bits = Next();
+            int layer = (int)(bits & 127);
+            double sign = (bits & 128) != 0 ? -1.0 : 1.0;
+            double v = (long)(bits >> 11) * (1.0 / (1UL << 53)) * ZigguratX[layer];
+            if (v < ZigguratX[layer + 1]) return sign * v;
+            // By value in and out, so that a caller's local state is never address-taken (and stays in registers).
+            (v, this) = Slow(this, layer, v);
+            return sign * v;
+        }
+
+        /// <summary>|z| for the ~3% of draws outside the layers' cores: the tail beyond R (layer 0)
+        /// or the wedge test, drawing a fresh layer and point when that fails. The first draw's sign
+        /// bit stays the sign: it is independent of everything decided here.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static (double Value, Xoshiro State) Slow(Xoshiro s, int layer, double v)
+        {
+            while (true)
+            {
+                if (layer == 0)
+                {
+                    double a, b;
+                    do
+                    {
+                        a = -Math.Log(1.0 - s.NextDouble()) / ZigguratR;
+                        b = -Math.Log(1.0 - s.NextDouble());
+                    }
+                    while (b + b < a * a);
+                    return (ZigguratR + a, s);
+                }
+                var f = ZigguratF;
+                if (f[layer] + s.NextDouble() * (f[layer + 1] - f[layer]) < Math.Exp(-0.5 * v * v)) return (v, s);
+                ulong bits = s.Next();
+                layer = (int)(bits & 127);
+                v = (long)(bits >> 11) * (1.0 / (1UL << 53)) * ZigguratX[layer];
+                if (v < ZigguratX[layer + 1]) return (v, s);
+            }
+        }
+    }
+
+    // The ziggurat's layers: layer i ≥ 1 spans [0, X[i]] across and f(X[i]) to f(X[i+1]) up
+    // (f(x) = exp(−x²/2)); layer 0 is [0, X[0]] × [0, f(R)] with the tail beyond R; every layer has
+    // area V. R and V for 128 layers are Marsaglia and Tsang's.
+    private const double ZigguratR = 3.442619855899, ZigguratV = 9.91256303526217e-3;
+    private static readonly double[] ZigguratX = ZigguratLayers();
+    private static readonly double[] ZigguratF = ZigguratX.Select(x => Math.Exp(-0.5 * x * x)).ToArray();
+
+    private static double[] ZigguratLayers()
+    {
+        var x = new double[129];
+        x[0] = ZigguratV / Math.Exp(-0.5 * ZigguratR * ZigguratR);
+        x[1] = ZigguratR;
+        for (int i = 1; i < 127; i++)
+            x[i + 1] = Math.Sqrt(-2 * Math.Log(ZigguratV / x[i] + Math.Exp(-0.5 * x[i] * x[i])));
+        x[128] = 0;
+        return x;
     }
 
     /// <summary>Fisher–Yates shuffle.</summary>
@@ -72,18 +173,18 @@ public sealed class Rng
     /// <summary>Write the 32-byte state into <paramref name="b"/> (no allocation).</summary>
     public void SaveState(Span<byte> b)
     {
-        BinaryPrimitives.WriteUInt64LittleEndian(b, _s0);
-        BinaryPrimitives.WriteUInt64LittleEndian(b[8..], _s1);
-        BinaryPrimitives.WriteUInt64LittleEndian(b[16..], _s2);
-        BinaryPrimitives.WriteUInt64LittleEndian(b[24..], _s3);
+        BinaryPrimitives.WriteUInt64LittleEndian(b, _state.S0);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[8..], _state.S1);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[16..], _state.S2);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[24..], _state.S3);
     }
 
     public void LoadState(ReadOnlySpan<byte> b)
     {
         if (b.Length != 32) throw new EngineException($"random generator state has {b.Length} bytes, expected 32");
-        _s0 = BinaryPrimitives.ReadUInt64LittleEndian(b);
-        _s1 = BinaryPrimitives.ReadUInt64LittleEndian(b[8..]);
-        _s2 = BinaryPrimitives.ReadUInt64LittleEndian(b[16..]);
-        _s3 = BinaryPrimitives.ReadUInt64LittleEndian(b[24..]);
+        _state.S0 = BinaryPrimitives.ReadUInt64LittleEndian(b);
+        _state.S1 = BinaryPrimitives.ReadUInt64LittleEndian(b[8..]);
+        _state.S2 = BinaryPrimitives.ReadUInt64LittleEndian(b[16..]);
+        _state.S3 = BinaryPrimitives.ReadUInt64LittleEndian(b[24..]);
     }
 }

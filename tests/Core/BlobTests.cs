@@ -129,6 +129,74 @@ public class RngTests
         Assert.That(counts, Is.All.InRange(9500, 10500));
     }
 
+    /// <summary>P(a ≤ X &lt; b) for a standard normal X, by Simpson's rule on the density.</summary>
+    private static double NormalMass(double a, double b)
+    {
+        const int steps = 2000;
+        double h = (b - a) / steps, sum = 0;
+        for (int i = 0; i <= steps; i++)
+        {
+            double x = a + i * h, f = Math.Exp(-0.5 * x * x);
+            sum += (i == 0 || i == steps ? 1 : i % 2 == 1 ? 4 : 2) * f;
+        }
+        return sum * h / 3 / Math.Sqrt(2 * Math.PI);
+    }
+
+    [Test]
+    public void GaussianMatchesTheNormalDensity()
+    {
+        // 2M draws in 48 bins of width 0.25 over [−6, 6), against the density's mass per bin (a χ²
+        // test with a fixed seed), plus the mass beyond the ziggurat's base layer (|x| > R ≈ 3.44,
+        // drawn by its own tail method) and the first two moments.
+        const int draws = 2_000_000, bins = 48;
+        var r = new Rng(2024);
+        var counts = new long[bins];
+        long beyondR = 0;
+        double sum = 0, sumSq = 0;
+        for (int i = 0; i < draws; i++)
+        {
+            double x = r.NextGaussian();
+            sum += x;
+            sumSq += x * x;
+            if (Math.Abs(x) > 3.442619855899) beyondR++;
+            int bin = (int)Math.Floor((x + 6) / 0.25);
+            Assert.That(bin, Is.InRange(0, bins - 1), $"draw {x} outside ±6 (p ≈ 2e−9 per draw)");
+            counts[bin]++;
+        }
+        double chi2 = 0;
+        for (int b = 0; b < bins; b++)
+        {
+            double expected = draws * NormalMass(-6 + 0.25 * b, -6 + 0.25 * (b + 1));
+            if (expected < 5) continue; // too few for χ²; the tail check below covers them
+            chi2 += (counts[b] - expected) * (counts[b] - expected) / expected;
+        }
+        Assert.That(chi2, Is.LessThan(80), "χ² over ~36 populated bins (p = 0.001 at about 67–75)");
+        double tail = 2 * NormalMass(3.442619855899, 12);
+        Assert.That(beyondR, Is.EqualTo(draws * tail).Within(5 * Math.Sqrt(draws * tail)), "draws beyond R");
+        Assert.That(sum / draws, Is.EqualTo(0).Within(0.004));
+        Assert.That(sumSq / draws, Is.EqualTo(1).Within(0.006));
+        // Mean and std carry through.
+        var g = new Rng(5);
+        double m = 0;
+        for (int i = 0; i < 10000; i++) m += g.NextGaussian(3, 0.5);
+        Assert.That(m / 10000, Is.EqualTo(3).Within(0.02));
+    }
+
+    [Test]
+    public void BulkFillsDrawWhatSingleCallsDraw()
+    {
+        // Enough values that the ziggurat's slow paths (tail and wedge, ~3% of draws) occur.
+        var bulk = new Rng(99);
+        var single = new Rng(99);
+        var g = new float[20000];
+        bulk.FillGaussian(g, 0.5, 2);
+        for (int i = 0; i < g.Length; i++) Assert.That(g[i], Is.EqualTo((float)single.NextGaussian(0.5, 2)), $"gaussian {i}");
+        var u = new float[1000];
+        bulk.FillUniform(u, -3, 5);
+        for (int i = 0; i < u.Length; i++) Assert.That(u[i], Is.EqualTo(-3f + 8f * single.NextFloat()), $"uniform {i}");
+        Assert.That(bulk.NextUInt64(), Is.EqualTo(single.NextUInt64()), "the states end equal");
+    }
+
     [Test]
     public void ShuffleIsAPermutation()
     {
