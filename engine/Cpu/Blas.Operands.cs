@@ -81,12 +81,21 @@ public static unsafe partial class Blas
 
         /// <summary>The same operand from column <paramref name="start"/> on (a thread's share of C's columns).</summary>
         TSelf FromColumn(int start);
+
+        /// <summary>Roughly what packing one element costs, against copying it from a matrix (1):
+        /// how the threads' split weighs packing all of B on each thread against all of A.</summary>
+        int PackCost { get; }
     }
+
+    /// <summary>See <see cref="IPackB{TSelf}.PackCost"/> (settable for benchmarks).</summary>
+    internal static int PackCostIm2Col = 3;
 
     /// <summary>B as a row-major matrix in memory (k × n, or n × k when transposed).</summary>
     private readonly struct MatrixB(float* b, nint ldb, bool transposed) : IPackB<MatrixB>
     {
         public bool BySliver => transposed;
+
+        public int PackCost => 1;
 
         public void PackBlock(int pc, int kc, int jc, int nc, int[] widths, float* dst)
             => PackRowBlock(b + pc * ldb + jc, ldb, kc, nc, widths, false, dst);
@@ -117,6 +126,11 @@ public static unsafe partial class Blas
         /// <summary>Rows of the column matrix are the image read at fixed offsets, each group of eight
         /// columns one output row's contiguous run (unpadded, stride 1, rows a multiple of 8 wide).</summary>
         public bool BySliver => transposed;
+
+        /// <summary>Straight vector copies from the image where the layout allows (<see cref="Direct"/>,
+        /// <see cref="DirectRows"/>); otherwise each column-matrix row is made (window offsets,
+        /// padding, image boundaries) and then packed: measured about 3× a plain copy.</summary>
+        public int PackCost => (transposed ? DirectRows : Direct) ? 1 : PackCostIm2Col;
 
         private bool Direct => !transposed && g.PadH == 0 && g.PadW == 0 && g.StrideW == 1 && g.OutW % 8 == 0;
 

@@ -229,8 +229,9 @@ public static unsafe partial class Blas
             int nr = Kernels.NR, mr = Kernels.MR;
             int colTiles = (N + nr - 1) / nr, rowTiles = (M + mr - 1) / mr;
             // Cutting columns makes each thread pack all of A, cutting rows all of B: cut the side
-            // whose other operand is smaller, when it has enough tiles.
-            bool cols = (long)M <= N ? colTiles >= 2 : rowTiles < 2;
+            // whose other operand costs less to pack (its size times B's per-element cost), when it
+            // has enough tiles.
+            bool cols = (long)M <= (long)N * B.PackCost ? colTiles >= 2 : rowTiles < 2;
             int tiles = cols ? colTiles : rowTiles;
             if (tiles < 2) return false;
             int parts = Math.Min(threads, tiles);
