@@ -1,4 +1,7 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using Engine.Backends;
+using Engine.Cpu;
 using Engine.Core;
 using Engine.Proto;
 using NormRegion = Engine.Proto.LRNParameter.Types.NormRegion;
@@ -20,6 +23,7 @@ public sealed class LRNLayer : Layer
     private int _num, _channels, _height, _width;
     private float[] _scale = [];
     private float[] _tmp = [];
+    private float[] _ring = [];
 
     public LRNLayer(LayerParameter param) : base(param) { }
 
@@ -52,6 +56,10 @@ public sealed class LRNLayer : Layer
         top[0].ReshapeLike(b);
         if (_scale.Length < b.Count) _scale = new float[b.Count];
         if (_within && _tmp.Length < _height * _width) _tmp = new float[_height * _width];
+        // Backward across channels: per image, local_size planes of the window's ratios, the window
+        // sum and the power (a few planes per image; the blob has _channels).
+        long ring = _within ? 0 : (long)_num * (RingSlots + 2) * _height * _width;
+        if (_ring.Length < ring) _ring = new float[checked((int)ring)];
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
@@ -75,26 +83,83 @@ public sealed class LRNLayer : Layer
         }
         else
         {
-            float a = _alpha / _size;
-            for (int n = 0; n < _num; n++)
-            {
-                var xs = x.Slice(n * _channels * plane, _channels * plane);
-                var ss = scale.Slice(n * _channels * plane, _channels * plane);
-                for (int c = 0; c < _channels; c++)
-                {
-                    var s = ss.Slice(c * plane, plane);
-                    s.Fill(0);
-                    int lo = Math.Max(0, c - _pre), hi = Math.Min(_channels - 1, c + _pre);
-                    for (int j = lo; j <= hi; j++)
-                    {
-                        var xj = xs.Slice(j * plane, plane);
-                        for (int i = 0; i < plane; i++) s[i] += xj[i] * xj[i];
-                    }
-                    for (int i = 0; i < plane; i++) s[i] = _k + a * s[i];
-                }
-            }
+            // Images and channels are independent here: each (image, channel) plane's scale is the
+            // sum of its window's squares, in window order, then y = x·scale^−β.
+            WorkerPool.For(_num * _channels, (Layer: this, X: bottom[0], Y: top[0]), static (i, st) => st.Layer.ForwardAcross(i, st.X.Data, st.Y.Data));
+            return;
         }
-        for (int i = 0; i < x.Length; i++) y[i] = x[i] * MathF.Pow(scale[i], -_beta);
+        PowNeg(scale, _beta, y);
+        TensorPrimitives.Multiply(x, y, y);
+    }
+
+    private void ForwardAcross(int index, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int n = index / _channels, c = index % _channels, plane = _height * _width;
+        int image = n * _channels * plane;
+        var s = _scale.AsSpan(image + c * plane, plane);
+        int lo = Math.Max(0, c - _pre), hi = Math.Min(_channels - 1, c + _pre);
+        TensorPrimitives.Multiply(x.Slice(image + lo * plane, plane), x.Slice(image + lo * plane, plane), s);
+        for (int j = lo + 1; j <= hi; j++)
+        {
+            var xj = x.Slice(image + j * plane, plane);
+            AddSquares(xj, s);
+        }
+        // scale = k + α/n·Σx²
+        TensorPrimitives.Multiply(s, _alpha / _size, s);
+        TensorPrimitives.Add(s, _k, s);
+        var yc = y.Slice(image + c * plane, plane);
+        PowNeg(s, _beta, yc);
+        TensorPrimitives.Multiply(x.Slice(image + c * plane, plane), yc, yc);
+    }
+
+    /// <summary>s += x·x (a multiply, then an add: the order the window sum has always had).</summary>
+    private static void AddSquares(ReadOnlySpan<float> x, Span<float> s)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= x.Length; i += 8)
+            {
+                var v = Vector256.Create(x.Slice(i, 8));
+                (Vector256.Create(s.Slice(i, 8)) + v * v).CopyTo(s.Slice(i, 8));
+            }
+        for (; i < x.Length; i++) s[i] += x[i] * x[i];
+    }
+
+    /// <summary>dst = s^−β, vectorised: β = 0.75 (AlexNet's, GoogLeNet's, every Caffe model's) as
+    /// 1/(√s·√√s), 0.5 and 1 directly, any other β as exp(−β·ln s). s ≥ k > 0.</summary>
+    private static void PowNeg(ReadOnlySpan<float> s, float beta, Span<float> dst)
+    {
+        switch (beta)
+        {
+            case 0.75f:
+                {
+                    int i = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                        for (; i + 8 <= s.Length; i += 8)
+                        {
+                            var half = Vector256.Sqrt(Vector256.Create(s.Slice(i, 8)));
+                            (Vector256<float>.One / (half * Vector256.Sqrt(half))).CopyTo(dst.Slice(i, 8));
+                        }
+                    for (; i < s.Length; i++)
+                    {
+                        float half = MathF.Sqrt(s[i]);
+                        dst[i] = 1 / (half * MathF.Sqrt(half));
+                    }
+                    break;
+                }
+            case 0.5f:
+                TensorPrimitives.Sqrt(s, dst);
+                TensorPrimitives.Reciprocal(dst, dst);
+                break;
+            case 1f:
+                TensorPrimitives.Reciprocal(s, dst);
+                break;
+            default:
+                TensorPrimitives.Log(s, dst);
+                TensorPrimitives.Multiply(dst, -beta, dst);
+                TensorPrimitives.Exp(dst, dst);
+                break;
+        }
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
@@ -117,41 +182,65 @@ public sealed class LRNLayer : Layer
                 var r = dx.Slice(o, plane);
                 for (int i = 0; i < plane; i++) r[i] = dy[o + i] * y[o + i] / scale[o + i];
                 BoxSumInPlace(r);
+                var pow = _tmp.AsSpan(0, plane);
+                PowNeg(scale.Slice(o, plane), _beta, pow);
                 for (int i = 0; i < plane; i++)
-                    r[i] = dy[o + i] * MathF.Pow(scale[o + i], -_beta) - coeff * x[o + i] * r[i];
+                    r[i] = dy[o + i] * pow[i] - coeff * x[o + i] * r[i];
             }
             return;
         }
-        for (int n = 0; n < _num; n++)
+        // Across channels: images in parallel, each walking its channels with the window's
+        // r = dy·y/scale planes in a ring of local_size planes (the plane entering the window
+        // replaces the one that left it).
+        WorkerPool.For(_num, (Layer: this, Top: top[0], Bottom: bottom[0], coeff), static (n, st) =>
+            st.Layer.BackwardAcross(n, st.Bottom.Data, st.Top.Data, st.Top.Diff, st.Bottom.Diff, st.coeff));
+    }
+
+    /// <summary>Planes in a backward ring: the window, or all the channels when it is wider
+    /// (channel j sits in slot j mod local_size either way).</summary>
+    private int RingSlots => Math.Min(_size, _channels);
+
+    private void BackwardAcross(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, float coeff)
+    {
+        int plane = _height * _width, image = n * _channels * plane;
+        int slots = RingSlots;
+        var scratch = _ring.AsSpan(n * (slots + 2) * plane, (slots + 2) * plane);
+        var acc = scratch.Slice(slots * plane, plane);
+        var pow = scratch.Slice((slots + 1) * plane, plane);
+        ReadOnlySpan<float> scale = _scale;
+        for (int j = 0; j < Math.Min(_pre, _channels); j++) Ratio(image + j * plane, dy, y, scale, scratch.Slice(j % _size * plane, plane));
+        for (int c = 0; c < _channels; c++)
         {
-            int o = n * _channels * plane;
-            // Per pixel, a sliding sum of r over channels; r is computed on the fly.
-            for (int i = 0; i < plane; i++)
-            {
-                float acc = 0;
-                for (int j = 0; j <= Math.Min(_pre, _channels - 1); j++)
-                {
-                    int q = o + j * plane + i;
-                    acc += dy[q] * y[q] / scale[q];
-                }
-                for (int c = 0; c < _channels; c++)
-                {
-                    int q = o + c * plane + i;
-                    dx[q] = dy[q] * MathF.Pow(scale[q], -_beta) - coeff * x[q] * acc;
-                    int add = c + _pre + 1, remove = c - _pre;
-                    if (add < _channels)
-                    {
-                        int qa = o + add * plane + i;
-                        acc += dy[qa] * y[qa] / scale[qa];
-                    }
-                    if (remove >= 0)
-                    {
-                        int qr = o + remove * plane + i;
-                        acc -= dy[qr] * y[qr] / scale[qr];
-                    }
-                }
-            }
+            if (c + _pre < _channels)
+                Ratio(image + (c + _pre) * plane, dy, y, scale, scratch.Slice((c + _pre) % _size * plane, plane));
+            int lo = Math.Max(0, c - _pre), hi = Math.Min(_channels - 1, c + _pre);
+            scratch.Slice(lo % _size * plane, plane).CopyTo(acc);
+            for (int j = lo + 1; j <= hi; j++) TensorPrimitives.Add(acc, scratch.Slice(j % _size * plane, plane), acc);
+            int o = image + c * plane;
+            PowNeg(scale.Slice(o, plane), _beta, pow);
+            Combine(dy.Slice(o, plane), pow, x.Slice(o, plane), acc, coeff, dx.Slice(o, plane));
         }
+    }
+
+    /// <summary>r = dy·y/scale for the plane at offset <paramref name="o"/>.</summary>
+    private static void Ratio(int o, ReadOnlySpan<float> dy, ReadOnlySpan<float> y, ReadOnlySpan<float> scale, Span<float> r)
+    {
+        TensorPrimitives.Multiply(dy.Slice(o, r.Length), y.Slice(o, r.Length), r);
+        TensorPrimitives.Divide(r, scale.Slice(o, r.Length), r);
+    }
+
+    /// <summary>dx = dy·pow − coeff·x·acc, elementwise, in one pass.</summary>
+    private static void Combine(ReadOnlySpan<float> dy, ReadOnlySpan<float> pow, ReadOnlySpan<float> x, ReadOnlySpan<float> acc, float coeff, Span<float> dx)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var k = Vector256.Create(coeff);
+            for (; i + 8 <= dx.Length; i += 8)
+                (Vector256.Create(dy.Slice(i, 8)) * Vector256.Create(pow.Slice(i, 8))
+                    - k * Vector256.Create(x.Slice(i, 8)) * Vector256.Create(acc.Slice(i, 8))).CopyTo(dx.Slice(i, 8));
+        }
+        for (; i < dx.Length; i++) dx[i] = dy[i] * pow[i] - coeff * x[i] * acc[i];
     }
 
     // ---- device ----------------------------------------------------------------------------

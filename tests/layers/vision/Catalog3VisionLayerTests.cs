@@ -309,6 +309,37 @@ public class Catalog3VisionLayerTests
         new GradientChecker().Check(within, [x], t2);
     }
 
+    // Planes wider than a vector with a tail, more channels than the window, and each way the
+    // power is taken (β = 0.75 by square roots, 0.5, 1, any other by exp/log): the forward against
+    // the formula in double, the backward against numerical gradients.
+    // local_size 11 is wider than the 9 channels.
+    [TestCase(5u, 0.75f)]
+    [TestCase(5u, 0.5f)]
+    [TestCase(5u, 1f)]
+    [TestCase(5u, 0.6f)]
+    [TestCase(11u, 0.75f)]
+    public void LrnAcrossChannelsOnWidePlanes(uint size, float beta)
+    {
+        int n = 2, c = 9, h = 3, w = 7, plane = h * w;
+        var x = TestData.Random("x", [n, c, h, w], seed: 31, lo: -2, hi: 2);
+        var (layer, tops) = SetUp(Lrn(size, 1.5f, beta, 1.25f, false), [x]);
+        int pre = (int)size / 2;
+        layer.Forward([x], tops);
+        for (int img = 0; img < n; img++)
+            for (int ch = 0; ch < c; ch++)
+                for (int i = 0; i < plane; i++)
+                {
+                    double sum = 0;
+                    for (int j = Math.Max(0, ch - pre); j <= Math.Min(c - 1, ch + pre); j++)
+                        sum += Math.Pow(x.Data[(img * c + j) * plane + i], 2);
+                    double v = x.Data[(img * c + ch) * plane + i];
+                    double expected = v * Math.Pow(1.25 + 1.5 / size * sum, -beta);
+                    Assert.That(tops[0].Data[(img * c + ch) * plane + i], Is.EqualTo(expected).Within(2e-6 * Math.Max(1, Math.Abs(expected))),
+                        $"y[{img}, {ch}, {i}]");
+                }
+        new GradientChecker().Check(layer, [x], tops);
+    }
+
     [Test]
     public void LrnEvenSizeIsAnError()
     {
