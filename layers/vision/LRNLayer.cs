@@ -55,7 +55,6 @@ public sealed class LRNLayer : Layer
         _width = b.Dim(3);
         top[0].ReshapeLike(b);
         if (_scale.Length < b.Count) _scale = new float[b.Count];
-        if (_within && _tmp.Length < _height * _width) _tmp = new float[_height * _width];
         // Backward across channels: per image, local_size planes of the window's ratios, the window
         // sum and the power (a few planes per image; the blob has _channels).
         long ring = _within ? 0 : (long)_num * (RingSlots + 2) * _height * _width;
@@ -64,32 +63,63 @@ public sealed class LRNLayer : Layer
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        var y = top[0].Data;
-        var scale = _scale.AsSpan(0, x.Length);
-        int plane = _height * _width;
         if (_within)
         {
-            // scale = 1 + α/n²·boxsum(x²), separable: rows into _tmp, then columns.
-            float a = _alpha / (_size * _size);
-            for (int pl = 0; pl < _num * _channels; pl++)
-            {
-                var src = x.Slice(pl * plane, plane);
-                var dst = scale.Slice(pl * plane, plane);
-                for (int i = 0; i < plane; i++) dst[i] = src[i] * src[i];
-                BoxSumInPlace(dst);
-                for (int i = 0; i < plane; i++) dst[i] = 1 + a * dst[i];
-            }
-        }
-        else
-        {
-            // Images and channels are independent here: each (image, channel) plane's scale is the
-            // sum of its window's squares, in window order, then y = x·scale^−β.
-            WorkerPool.For(_num * _channels, (Layer: this, X: bottom[0], Y: top[0]), static (i, st) => st.Layer.ForwardAcross(i, st.X.Data, st.Y.Data));
+            // Planes are independent: blocks of them in parallel, each with its own scratch.
+            int blocks = WithinBlocks(2);
+            WorkerPool.For(blocks, (Layer: this, X: bottom[0], Y: top[0], blocks), static (b, st) =>
+                st.Layer.WithinPlanes(b, st.blocks, st.X.Data, st.Y.Data, default, default));
             return;
         }
-        PowNeg(scale, _beta, y);
-        TensorPrimitives.Multiply(x, y, y);
+        // Across channels, images and channels are independent: each (image, channel) plane's
+        // scale is the sum of its window's squares, in window order, then y = x·scale^−β.
+        WorkerPool.For(_num * _channels, (Layer: this, X: bottom[0], Y: top[0]), static (i, st) => st.Layer.ForwardAcross(i, st.X.Data, st.Y.Data));
+    }
+
+    /// <summary>How many blocks of planes the within-channel passes cut into (at most one per
+    /// thread), with <paramref name="planesEach"/> planes of scratch each in _tmp.</summary>
+    private int WithinBlocks(int planesEach)
+    {
+        int planes = _num * _channels, plane = _height * _width;
+        int blocks = Math.Max(1, Math.Min(planes, WorkerPool.Threads));
+        if (_tmp.Length < (long)blocks * planesEach * plane) _tmp = new float[checked(blocks * planesEach * plane)];
+        return blocks;
+    }
+
+    /// <summary>Within-channel LRN for block <paramref name="b"/> of <paramref name="blocks"/>:
+    /// forward (dy empty): scale = 1 + α/n²·boxsum(x²), y = x·scale^−β; backward:
+    /// dx = dy·scale^−β − coeff·x·boxsum(dy·y/scale).</summary>
+    private void WithinPlanes(int b, int blocks, ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int planes = _num * _channels, plane = _height * _width;
+        int first = (int)((long)planes * b / blocks), end = (int)((long)planes * (b + 1) / blocks);
+        var rows = _tmp.AsSpan(b * 2 * plane, plane);
+        var pow = _tmp.AsSpan((b * 2 + 1) * plane, plane);
+        bool backward = !dx.IsEmpty;
+        float a = _alpha / (_size * _size);
+        float coeff = 2 * _alpha * _beta / (_size * _size);
+        for (int pl = first; pl < end; pl++)
+        {
+            int o = pl * plane;
+            var s = _scale.AsSpan(o, plane);
+            var xs = x.Slice(o, plane);
+            if (!backward)
+            {
+                TensorPrimitives.Multiply(xs, xs, s);
+                BoxSumInPlace(s, rows);
+                TensorPrimitives.Multiply(s, a, s);
+                TensorPrimitives.Add(s, 1f, s);
+                var ys = y.Slice(o, plane);
+                PowNeg(s, _beta, ys);
+                TensorPrimitives.Multiply(xs, ys, ys);
+                continue;
+            }
+            var r = dx.Slice(o, plane);
+            Ratio(o, dy, y, _scale, r);
+            BoxSumInPlace(r, rows);
+            PowNeg(s, _beta, pow);
+            Combine(dy.Slice(o, plane), pow, xs, r, coeff, r);
+        }
     }
 
     private void ForwardAcross(int index, ReadOnlySpan<float> x, Span<float> y)
@@ -165,33 +195,18 @@ public sealed class LRNLayer : Layer
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> x = bottom[0].Data;
-        ReadOnlySpan<float> y = top[0].Data;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        var dx = bottom[0].Diff;
-        var scale = _scale.AsSpan(0, x.Length);
-        int plane = _height * _width;
         // dx = dy·scale^−β − (2αβ/n')·x·Σ_window(dy·y/scale), n' = n (across) or n² (within).
-        // First dx holds r = dy·y/scale, then the window sums of r replace it.
-        float coeff = 2 * _alpha * _beta / (_within ? _size * _size : _size);
         if (_within)
         {
-            for (int pl = 0; pl < _num * _channels; pl++)
-            {
-                int o = pl * plane;
-                var r = dx.Slice(o, plane);
-                for (int i = 0; i < plane; i++) r[i] = dy[o + i] * y[o + i] / scale[o + i];
-                BoxSumInPlace(r);
-                var pow = _tmp.AsSpan(0, plane);
-                PowNeg(scale.Slice(o, plane), _beta, pow);
-                for (int i = 0; i < plane; i++)
-                    r[i] = dy[o + i] * pow[i] - coeff * x[o + i] * r[i];
-            }
+            int blocks = WithinBlocks(2);
+            WorkerPool.For(blocks, (Layer: this, Top: top[0], Bottom: bottom[0], blocks), static (b, st) =>
+                st.Layer.WithinPlanes(b, st.blocks, st.Bottom.Data, st.Top.Data, st.Top.Diff, st.Bottom.Diff));
             return;
         }
         // Across channels: images in parallel, each walking its channels with the window's
         // r = dy·y/scale planes in a ring of local_size planes (the plane entering the window
         // replaces the one that left it).
+        float coeff = 2 * _alpha * _beta / _size;
         WorkerPool.For(_num, (Layer: this, Top: top[0], Bottom: bottom[0], coeff), static (n, st) =>
             st.Layer.BackwardAcross(n, st.Bottom.Data, st.Top.Data, st.Top.Diff, st.Bottom.Diff, st.coeff));
     }
@@ -264,27 +279,29 @@ public sealed class LRNLayer : Layer
             _deviceScale.On(backend, (int)bottom[0].Count), top[0].DiffOn(backend), bottom[0].MutableDiffOn(backend));
     }
 
-    /// <summary>Replaces one plane by its n×n box sum (zero padded, centred).</summary>
-    private void BoxSumInPlace(Span<float> plane)
+    /// <summary>Replaces one plane by its n×n box sum (zero padded, centred): along rows into
+    /// <paramref name="rows"/> (one shifted vector add per window offset, in window order), then
+    /// down columns (one add per window row, in order).</summary>
+    private void BoxSumInPlace(Span<float> plane, Span<float> rows)
     {
-        var rows = _tmp.AsSpan(0, _height * _width);
+        int width = _width;
+        rows.Clear();
         for (int h = 0; h < _height; h++)
-            for (int w = 0; w < _width; w++)
+        {
+            var src = plane.Slice(h * width, width);
+            var dst = rows.Slice(h * width, width);
+            for (int d = -_pre; d <= _pre; d++)
             {
-                float s = 0;
-                int lo = Math.Max(0, w - _pre), hi = Math.Min(_width - 1, w + _pre);
-                for (int j = lo; j <= hi; j++) s += plane[h * _width + j];
-                rows[h * _width + w] = s;
+                int lo = Math.Max(0, -d), hi = Math.Min(width, width - d);
+                if (lo < hi) TensorPrimitives.Add(dst[lo..hi], src[(lo + d)..(hi + d)], dst[lo..hi]);
             }
+        }
         for (int h = 0; h < _height; h++)
         {
             int lo = Math.Max(0, h - _pre), hi = Math.Min(_height - 1, h + _pre);
-            for (int w = 0; w < _width; w++)
-            {
-                float s = 0;
-                for (int j = lo; j <= hi; j++) s += rows[j * _width + w];
-                plane[h * _width + w] = s;
-            }
+            var dst = plane.Slice(h * width, width);
+            rows.Slice(lo * width, width).CopyTo(dst);
+            for (int j = lo + 1; j <= hi; j++) TensorPrimitives.Add(dst, rows.Slice(j * width, width), dst);
         }
     }
 }

@@ -340,6 +340,31 @@ public class Catalog3VisionLayerTests
         new GradientChecker().Check(layer, [x], tops);
     }
 
+    // WITHIN_CHANNEL on planes wider than a vector, windows 3 and 5 (clipped at every edge; the
+    // divisor stays n²): the forward against the formula in double, the backward numerically.
+    [TestCase(3u, 0.75f)]
+    [TestCase(5u, 0.6f)]
+    public void LrnWithinChannelOnWidePlanes(uint size, float beta)
+    {
+        int n = 2, c = 3, h = 6, w = 11, pre = (int)size / 2;
+        var x = TestData.Random("x", [n, c, h, w], seed: 37, lo: -2, hi: 2);
+        var (layer, tops) = SetUp(Lrn(size, 1.5f, beta, 1, true), [x]);
+        layer.Forward([x], tops);
+        for (int pl = 0; pl < n * c; pl++)
+            for (int y = 0; y < h; y++)
+                for (int z = 0; z < w; z++)
+                {
+                    double sum = 0;
+                    for (int yy = Math.Max(0, y - pre); yy <= Math.Min(h - 1, y + pre); yy++)
+                        for (int zz = Math.Max(0, z - pre); zz <= Math.Min(w - 1, z + pre); zz++)
+                            sum += Math.Pow(x.Data[(pl * h + yy) * w + zz], 2);
+                    int i = (pl * h + y) * w + z;
+                    double expected = x.Data[i] * Math.Pow(1 + 1.5 / (size * size) * sum, -beta);
+                    Assert.That(tops[0].Data[i], Is.EqualTo(expected).Within(2e-6 * Math.Max(1, Math.Abs(expected))), $"y[{pl}, {y}, {z}]");
+                }
+        new GradientChecker().Check(layer, [x], tops);
+    }
+
     [Test]
     public void LrnEvenSizeIsAnError()
     {
