@@ -87,8 +87,8 @@ public static unsafe partial class Blas
         int PackCost { get; }
     }
 
-    /// <summary>See <see cref="IPackB{TSelf}.PackCost"/> (settable for benchmarks).</summary>
-    internal static int PackCostIm2Col = 3;
+    /// <summary><see cref="IPackB{TSelf}.PackCost"/> of image columns that must be built row by row.</summary>
+    private const int PackCostIm2Col = 3;
 
     /// <summary>B as a row-major matrix in memory (k × n, or n × k when transposed).</summary>
     private readonly struct MatrixB(float* b, nint ldb, bool transposed) : IPackB<MatrixB>

@@ -66,7 +66,7 @@ public sealed class LRNLayer : Layer
         if (_within)
         {
             // Planes are independent: blocks of them in parallel, each with its own scratch.
-            int blocks = WithinBlocks(2);
+            int blocks = WithinBlocks();
             WorkerPool.For(blocks, (Layer: this, X: bottom[0], Y: top[0], blocks), static (b, st) =>
                 st.Layer.WithinPlanes(b, st.blocks, st.X.Data, st.Y.Data, default, default));
             return;
@@ -77,12 +77,12 @@ public sealed class LRNLayer : Layer
     }
 
     /// <summary>How many blocks of planes the within-channel passes cut into (at most one per
-    /// thread), with <paramref name="planesEach"/> planes of scratch each in _tmp.</summary>
-    private int WithinBlocks(int planesEach)
+    /// thread), with two planes of scratch each in _tmp (grown only when the thread count grows).</summary>
+    private int WithinBlocks()
     {
         int planes = _num * _channels, plane = _height * _width;
         int blocks = Math.Max(1, Math.Min(planes, WorkerPool.Threads));
-        if (_tmp.Length < (long)blocks * planesEach * plane) _tmp = new float[checked(blocks * planesEach * plane)];
+        if (_tmp.Length < 2L * blocks * plane) _tmp = new float[checked(2 * blocks * plane)];
         return blocks;
     }
 
@@ -198,7 +198,7 @@ public sealed class LRNLayer : Layer
         // dx = dy·scale^−β − (2αβ/n')·x·Σ_window(dy·y/scale), n' = n (across) or n² (within).
         if (_within)
         {
-            int blocks = WithinBlocks(2);
+            int blocks = WithinBlocks();
             WorkerPool.For(blocks, (Layer: this, Top: top[0], Bottom: bottom[0], blocks), static (b, st) =>
                 st.Layer.WithinPlanes(b, st.blocks, st.Bottom.Data, st.Top.Data, st.Top.Diff, st.Bottom.Diff));
             return;
