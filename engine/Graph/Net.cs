@@ -60,7 +60,19 @@ public sealed partial class Net : IDisposable
     /// |bottom diff| and |param diff| after backward (see <see cref="NetDebugInfo"/>). Starts as
     /// NetParameter.debug_info; a solver turns it on for its display iterations.
     /// </summary>
-    public bool DebugInfo { get; set; }
+    public bool DebugInfo
+    {
+        get => _debugInfo;
+        set
+        {
+            _debugInfo = value;
+            foreach (var scale in _fusedScales) scale.FuseEnabled = !value;
+        }
+    }
+    private bool _debugInfo;
+
+    // The Scales paired with the BatchNorm before them (BatchNormScaleFusion).
+    private List<Engine.Layers.ScaleLayer> _fusedScales = [];
 
     /// <summary>Read a net prototxt (V1 nets are upgraded) and build it for a phase.</summary>
     public static Net FromFile(string path, Phase phase, int level = 0, IEnumerable<string>? stages = null, ulong seed = 1701, bool quiet = false)
@@ -250,6 +262,7 @@ public sealed partial class Net : IDisposable
         foreach (var name in available.Order(StringComparer.Ordinal)) _outputs.Add(_blobsByName[name]);
         PruneBackward(forceBackward);
         SoftmaxPairing.Apply(this);
+        _fusedScales = BatchNormScaleFusion.Apply(this);
         if (!quiet) LogMemory();
     }
 

@@ -19,6 +19,12 @@ namespace Engine.Layers;
 /// mean ← λ·mean + μ, var ← λ·var + m/(m−1)·σ² (m values per channel, λ =
 /// moving_average_fraction). With use_global_stats (the default in TEST) the stored statistics
 /// normalise. The blobs are never learned (<see cref="IsLearnable"/> is false: lr_mult 0).
+/// <para>Followed at once by a per-channel Scale in place on its top (every ResNet), the net pairs
+/// the two (<see cref="Graph.BatchNormScaleFusion"/>): on the CPU this layer's forward then writes
+/// the Scale's output s·x̂ + b itself and the Scale's forward does nothing; in backward the Scale
+/// takes Σdy and Σdy·x̂ per channel for its gradients and leaves dx to this layer, which folds
+/// s into its own pass. Two passes over the activations fewer each way, and no copy of x̂ kept
+/// by the Scale.</para>
 /// </remarks>
 [LayerType("BatchNorm")]
 public sealed class BatchNormLayer : Layer
@@ -28,6 +34,8 @@ public sealed class BatchNormLayer : Layer
     private int _num, _channels, _spatial;
     private float[] _mean = [], _invStd = [];
     private float[] _xNorm = [];
+    // The in-place Scale that follows, when the net paired them (null otherwise).
+    private ScaleLayer? _affine;
     // Device counterparts: per-channel mean, variance, 1/std and the backward means; the normalised values.
     private readonly DeviceBuffer _dMean = new(), _dVar = new(), _dInvStd = new(), _dMeanDy = new(), _dMeanDyY = new(), _dXNorm = new();
 
@@ -37,6 +45,18 @@ public sealed class BatchNormLayer : Layer
     public override int ExactTops => 1;
 
     public override bool IsLearnable(int blobIndex) => false;
+
+    /// <summary>Pairs this layer with the per-channel Scale in place on its top that runs right after it.</summary>
+    internal void FuseWith(ScaleLayer scale) => _affine = scale;
+
+    /// <summary>The Scale this layer runs with, if the net paired them.</summary>
+    internal ScaleLayer? FusedScale => _affine;
+
+    /// <summary>x̂ from the last forward, batch-major like the bottom.</summary>
+    internal ReadOnlySpan<float> Normalized(int count) => _xNorm.AsSpan(0, count);
+
+    /// <summary>Channels, images and values per image-channel of the last reshape.</summary>
+    internal (int Num, int Channels, int Spatial) Geometry => (_num, _channels, _spatial);
 
     public override void LayerSetUp(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
@@ -97,12 +117,15 @@ public sealed class BatchNormLayer : Layer
             var scale = Blobs[2].Data;
             scale[0] = scale[0] * _fraction + 1;
         }
+        // Paired with the Scale that follows: write its output, s·x̂ + b, and tell it so.
+        var affine = _affine != null && _affine.TakeForwardFromBatchNorm() ? _affine : null;
         // Channels are independent: each task computes its channel's statistics (batch mode) and
         // normalises it, so the results do not depend on the thread count.
-        WorkerPool.For(c, (Layer: this, Bottom: bottom[0], Top: top[0]), static (ch, st) => st.Layer.ForwardChannel(ch, st.Bottom, st.Top));
+        WorkerPool.For(c, (Layer: this, Bottom: bottom[0], Top: top[0], Affine: affine),
+            static (ch, st) => st.Layer.ForwardChannel(ch, st.Bottom, st.Top, st.Affine));
     }
 
-    private void ForwardChannel(int ch, Blob bottom, Blob top)
+    private void ForwardChannel(int ch, Blob bottom, Blob top, ScaleLayer? affine)
     {
         ReadOnlySpan<float> x = bottom.Data;
         var y = top.Data;
@@ -129,7 +152,8 @@ public sealed class BatchNormLayer : Layer
         {
             int o = (i * c + ch) * sp;
             // Backward needs the normalised values; a later in-place layer may overwrite the top.
-            Normalize(x.Slice(o, sp), mu, inv, _xNorm.AsSpan(o, sp), y.Slice(o, sp));
+            if (affine == null) Normalize(x.Slice(o, sp), mu, inv, _xNorm.AsSpan(o, sp), y.Slice(o, sp));
+            else NormalizeAffine(x.Slice(o, sp), mu, inv, affine.ScaleOf(ch), affine.BiasOf(ch), _xNorm.AsSpan(o, sp), y.Slice(o, sp));
         }
     }
 
@@ -147,6 +171,29 @@ public sealed class BatchNormLayer : Layer
             v.CopyTo(y.Slice(j));
         }
         for (; j < x.Length; j++) norm[j] = y[j] = (x[j] - mu) * inv;
+    }
+
+    /// <summary>norm = (x − mu)·inv and y = norm·scale + shift in one pass (y may be x): the paired
+    /// Scale's forward, with the same float arithmetic it would do.</summary>
+    private static void NormalizeAffine(ReadOnlySpan<float> x, float mu, float inv, float scale, float shift, Span<float> norm, Span<float> y)
+    {
+        var vm = new Vector<float>(mu);
+        var vi = new Vector<float>(inv);
+        var vs = new Vector<float>(scale);
+        var vb = new Vector<float>(shift);
+        int n = Vector<float>.Count, j = 0;
+        for (; j <= x.Length - n; j += n)
+        {
+            var v = (new Vector<float>(x.Slice(j)) - vm) * vi;
+            v.CopyTo(norm.Slice(j));
+            (v * vs + vb).CopyTo(y.Slice(j));
+        }
+        for (; j < x.Length; j++)
+        {
+            float v = (x[j] - mu) * inv;
+            norm[j] = v;
+            y[j] = v * scale + shift;
+        }
     }
 
     /// <summary>Σ (x − mean)², in float vectors over blocks of 1,024 values and in double across them.</summary>
@@ -227,16 +274,21 @@ public sealed class BatchNormLayer : Layer
         if (!propagateDown[0]) return;
         // dx = (dy − mean(dy) − mean(dy·y)·y) / √(σ² + eps) per channel (with global statistics,
         // dy / √(σ² + eps)); each channel's sums come before its writes, so dx may be dy (in place).
-        WorkerPool.For(_channels, (Layer: this, Top: top[0], Bottom: bottom[0]), static (ch, st) => st.Layer.BackwardChannel(ch, st.Top, st.Bottom));
+        // Paired with the Scale: top's diff is still the Scale's dy, and the Scale has left its
+        // per-channel Σdy and Σdy·x̂ (dx of the pair = s·inv·(dy − mean dy − mean(dy·x̂)·x̂)).
+        var affine = _affine != null && _affine.TakeGradientForBatchNorm() ? _affine : null;
+        WorkerPool.For(_channels, (Layer: this, Top: top[0], Bottom: bottom[0], Affine: affine),
+            static (ch, st) => st.Layer.BackwardChannel(ch, st.Top, st.Bottom, st.Affine));
     }
 
-    private void BackwardChannel(int ch, Blob top, Blob bottom)
+    private void BackwardChannel(int ch, Blob top, Blob bottom, ScaleLayer? affine)
     {
         ReadOnlySpan<float> dy = top.Diff;
         var dx = bottom.Diff;
         ReadOnlySpan<float> y = _xNorm.AsSpan(0, dy.Length);
         int c = _channels, sp = _spatial, n = _num;
         float inv = _invStd[ch];
+        if (affine != null) inv *= affine.ScaleOf(ch);
         if (_useGlobal)
         {
             for (int i = 0; i < n; i++)
@@ -248,13 +300,15 @@ public sealed class BatchNormLayer : Layer
         }
         long m = (long)n * sp;
         double a = 0, b = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int o = (i * c + ch) * sp;
-            var (sum, dot) = SumAndDot(dy.Slice(o, sp), y.Slice(o, sp));
-            a += sum;
-            b += dot;
-        }
+        if (affine != null) (a, b) = affine.FusedSums(ch);
+        else
+            for (int i = 0; i < n; i++)
+            {
+                int o = (i * c + ch) * sp;
+                var (sum, dot) = SumAndDot(dy.Slice(o, sp), y.Slice(o, sp));
+                a += sum;
+                b += dot;
+            }
         float meanDy = m > 0 ? (float)(a / m) : 0, meanDyY = m > 0 ? (float)(b / m) : 0;
         for (int i = 0; i < n; i++)
         {
@@ -265,7 +319,7 @@ public sealed class BatchNormLayer : Layer
 
     /// <summary>(Σ dy, Σ dy·y) in one pass (TensorPrimitives' Sum and Dot would read dy twice): float
     /// vectors over blocks of 1,024 values, double across them.</summary>
-    private static (double Sum, double Dot) SumAndDot(ReadOnlySpan<float> dy, ReadOnlySpan<float> y)
+    internal static (double Sum, double Dot) SumAndDot(ReadOnlySpan<float> dy, ReadOnlySpan<float> y)
     {
         double sum = 0, dot = 0;
         int n = Vector<float>.Count;

@@ -14,6 +14,8 @@ namespace Engine.Layers;
 /// bottoms: s is bottom[1] (placed at `axis`; num_axes is not used) and gets a gradient.
 /// bias_term adds a learned bias of s's shape (bias_filler, default constant 0); its blob follows
 /// the scale's (or is the only one with two bottoms). May run in place (as after BatchNorm).
+/// In place right after a BatchNorm and per channel, the net pairs it with that layer (see
+/// <see cref="BatchNormLayer"/>): on the CPU the BatchNorm then does this layer's forward and dx.
 /// </summary>
 [LayerType("Scale")]
 public sealed class ScaleLayer : Layer
@@ -21,6 +23,12 @@ public sealed class ScaleLayer : Layer
     private BroadcastAxes _ax;
     private bool _biasTerm;
     private float[] _input = [];
+    // Paired with the BatchNorm before it (Graph.BatchNormScaleFusion): that layer's forward wrote
+    // this one's output (_forwardDone, taken by Forward); the last forward was the pair's
+    // (_lastFused); this backward's per-channel Σdy and Σdy·x̂ wait for the BatchNorm's (_gradientDone).
+    private BatchNormLayer? _pairedWith;
+    private bool _forwardDone, _lastFused, _gradientDone;
+    private double[] _fusedSum = [], _fusedDot = [];
     // In place on a device: the input kept for the scale's gradient.
     private readonly DeviceBuffer _dInput = new();
 
@@ -31,6 +39,44 @@ public sealed class ScaleLayer : Layer
     public override int ExactTops => 1;
 
     private ScaleParameter P => Param.ScaleParam ?? new ScaleParameter();
+
+    /// <summary>Whether the pair runs fused; the net turns it off while debug_info prints each
+    /// layer's values, so that they are the unfused layers' own.</summary>
+    internal bool FuseEnabled { get; set; } = true;
+
+    /// <summary>Whether this layer can pair with <paramref name="bn"/>: one bottom (a learned s), one
+    /// value of s per channel of the BatchNorm's bottom, in place on its top.</summary>
+    internal bool CanPairWith(BatchNormLayer bn, Blob bottom, Blob top)
+    {
+        var (num, channels, spatial) = bn.Geometry;
+        return _bottomCount == 1 && bottom == top && _ax.Outer == num && _ax.Dim == channels && _ax.Inner == spatial;
+    }
+
+    /// <summary>Pairs this layer with the BatchNorm that runs right before it, in place on its top.</summary>
+    internal void PairWith(BatchNormLayer bn)
+    {
+        _pairedWith = bn;
+        _input = [];
+    }
+
+    /// <summary>Called by the paired BatchNorm's forward: true when it should write this layer's
+    /// output itself (this layer's next forward then does nothing).</summary>
+    internal bool TakeForwardFromBatchNorm() => _forwardDone = FuseEnabled;
+
+    /// <summary>Called by the paired BatchNorm's backward: true when this layer's backward left
+    /// dx to it, with <see cref="FusedSums"/> ready.</summary>
+    internal bool TakeGradientForBatchNorm()
+    {
+        bool ready = _gradientDone;
+        _gradientDone = false;
+        return ready;
+    }
+
+    internal float ScaleOf(int channel) => Blobs[0].Data[channel];
+    internal float BiasOf(int channel) => _biasTerm ? Blobs[BiasIndex].Data[channel] : 0f;
+
+    /// <summary>Σdy and Σdy·x̂ over channel <paramref name="channel"/>, from the last backward.</summary>
+    internal (double Sum, double Dot) FusedSums(int channel) => (_fusedSum[channel], _fusedDot[channel]);
 
     private int BiasIndex => _bottomCount > 1 ? 0 : 1;
     private int _bottomCount = 1;
@@ -71,18 +117,73 @@ public sealed class ScaleLayer : Layer
         var scale = bottom.Count > 1 ? bottom[1] : Blobs[0];
         _ax = BroadcastAxes.Of(bottom[0], scale, P.Axis, Error);
         if (top[0] != bottom[0]) top[0].ReshapeLike(bottom[0]);
-        // In place, the input is kept for the scale's gradient.
-        if (top[0] == bottom[0] && _input.Length < bottom[0].Count) _input = new float[bottom[0].Count];
+        // In place, the input is kept for the scale's gradient (paired, the BatchNorm keeps it).
+        if (top[0] == bottom[0] && _pairedWith == null && _input.Length < bottom[0].Count) _input = new float[bottom[0].Count];
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
-        => ForChannels(new Pass(this, top, null, bottom, Backward: false));
+    {
+        _lastFused = _forwardDone;
+        _forwardDone = false;
+        if (_lastFused) return;
+        // Run alone although paired (a forward from this layer on): keep the input after all.
+        if (top[0] == bottom[0] && _input.Length < bottom[0].Count) _input = new float[bottom[0].Count];
+        ForChannels(new Pass(this, top, null, bottom, Backward: false));
+    }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
+        if (_lastFused)
+        {
+            BackwardPaired(top[0], propagateDown[0]);
+            return;
+        }
         bool needScale = bottom.Count > 1 ? propagateDown[1] : ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
         if (bottom.Count > 1 && needScale) bottom[1].Diff.Clear();
         ForChannels(new Pass(this, top, propagateDown, bottom, Backward: true));
+    }
+
+    /// <summary>
+    /// Backward after the pair's forward: per channel Σdy and Σdy·x̂ (x̂ the BatchNorm's normalised
+    /// values, this layer's input), added to the bias and scale gradients and kept for the
+    /// BatchNorm, whose backward writes dx; dy is left as it is.
+    /// </summary>
+    private void BackwardPaired(Blob top, bool propagateDown)
+    {
+        int dim = _ax.Dim;
+        if (_fusedSum.Length < dim)
+        {
+            _fusedSum = new double[dim];
+            _fusedDot = new double[dim];
+        }
+        WorkerPool.For(dim, (Layer: this, Top: top), static (d, st) =>
+        {
+            var layer = st.Layer;
+            ReadOnlySpan<float> dy = st.Top.Diff;
+            var x = layer._pairedWith!.Normalized(dy.Length);
+            int inner = layer._ax.Inner;
+            double sum = 0, dot = 0;
+            for (int i = 0; i < layer._ax.Outer; i++)
+            {
+                int o = (i * layer._ax.Dim + d) * inner;
+                var (s, t) = BatchNormLayer.SumAndDot(dy.Slice(o, inner), x.Slice(o, inner));
+                sum += s;
+                dot += t;
+            }
+            layer._fusedSum[d] = sum;
+            layer._fusedDot[d] = dot;
+        });
+        if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
+        {
+            var ds = Blobs[0].Diff;
+            for (int d = 0; d < dim; d++) ds[d] += (float)_fusedDot[d];
+        }
+        if (_biasTerm && ParamPropagateDown.Length > BiasIndex && ParamPropagateDown[BiasIndex])
+        {
+            var db = Blobs[BiasIndex].Diff;
+            for (int d = 0; d < dim; d++) db[d] += (float)_fusedSum[d];
+        }
+        _gradientDone = propagateDown;
     }
 
     private readonly record struct Pass(ScaleLayer Layer, IReadOnlyList<Blob> Top, IReadOnlyList<bool>? PropagateDown, IReadOnlyList<Blob> Bottom, bool Backward);
