@@ -156,22 +156,25 @@ public sealed class ScaleLayer : Layer
             _fusedSum = new double[dim];
             _fusedDot = new double[dim];
         }
-        WorkerPool.For(dim, (Layer: this, Top: top), static (d, st) =>
+        // Blocks of channels across the threads, rows in memory order inside a block; each
+        // channel's rows are summed in image order whatever the block.
+        int blocks = top.Count >= ParallelCount ? Math.Min(dim, WorkerPool.Threads) : 1;
+        WorkerPool.For(blocks, (Layer: this, Top: top, Blocks: blocks), static (block, st) =>
         {
             var layer = st.Layer;
+            var ax = layer._ax;
+            int first = (int)((long)ax.Dim * block / st.Blocks), end = (int)((long)ax.Dim * (block + 1) / st.Blocks);
             ReadOnlySpan<float> dy = st.Top.Diff;
             var x = layer._pairedWith!.Normalized(dy.Length);
-            int inner = layer._ax.Inner;
-            double sum = 0, dot = 0;
-            for (int i = 0; i < layer._ax.Outer; i++)
-            {
-                int o = (i * layer._ax.Dim + d) * inner;
-                var (s, t) = BatchNormLayer.SumAndDot(dy.Slice(o, inner), x.Slice(o, inner));
-                sum += s;
-                dot += t;
-            }
-            layer._fusedSum[d] = sum;
-            layer._fusedDot[d] = dot;
+            for (int d = first; d < end; d++) layer._fusedSum[d] = layer._fusedDot[d] = 0;
+            for (int i = 0; i < ax.Outer; i++)
+                for (int d = first; d < end; d++)
+                {
+                    int o = (i * ax.Dim + d) * ax.Inner;
+                    var (sum, dot) = BatchNormLayer.SumAndDot(dy.Slice(o, ax.Inner), x.Slice(o, ax.Inner));
+                    layer._fusedSum[d] += sum;
+                    layer._fusedDot[d] += dot;
+                }
         });
         if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
         {
