@@ -16,24 +16,28 @@ public abstract partial class BaseConvolutionLayer
     /// </summary>
     private void FlipWeights()
     {
-        ReadOnlySpan<float> w = Blobs[0].Data;
-        if (_flipped.Length != w.Length) _flipped = new float[w.Length];
-        var flipped = _flipped.AsSpan(0, w.Length);
-        int k = Geo.KernelH * Geo.KernelW, inPerGroup = _convIn / _group, opg = _outPerGroup;
-        for (int g = 0; g < _group; g++)
+        int count = (int)Blobs[0].Count;
+        if (_flipped.Length != count) _flipped = new float[count];
+        // A transpose of (o, c) blocks of k values, each reversed; by tiles of 8 × 8 (o, c) pairs
+        // so that both sides are read and written a cache line at a time, rows of tiles (8 outputs
+        // of a group) in parallel: they write disjoint values. 512 × 512 × 3 × 3 took ~3.5 ms on one thread.
+        int tileRows = (_outPerGroup + 7) / 8;
+        WorkerPool.For(_group * tileRows, (Layer: this, TileRows: tileRows), static (t, st) =>
         {
+            var layer = st.Layer;
+            ReadOnlySpan<float> w = layer.Blobs[0].Data;
+            var flipped = layer._flipped.AsSpan(0, w.Length);
+            int k = layer.Geo.KernelH * layer.Geo.KernelW, inPerGroup = layer._convIn / layer._group, opg = layer._outPerGroup;
+            int g = t / st.TileRows, o0 = t % st.TileRows * 8;
             int groupBase = g * opg * inPerGroup * k;
-            // A transpose of (o, c) blocks of k values, each reversed; by tiles of 8 × 8 (o, c) pairs
-            // so that both sides are read and written a cache line at a time.
-            for (int o0 = 0; o0 < opg; o0 += 8)
-                for (int c0 = 0; c0 < inPerGroup; c0 += 8)
-                    for (int o = o0; o < Math.Min(o0 + 8, opg); o++)
-                        for (int c = c0; c < Math.Min(c0 + 8, inPerGroup); c++)
-                        {
-                            int src = groupBase + (o * inPerGroup + c) * k, dst = groupBase + (c * opg + o) * k + k - 1;
-                            for (int i = 0; i < k; i++) flipped[dst - i] = w[src + i];
-                        }
-        }
+            for (int c0 = 0; c0 < inPerGroup; c0 += 8)
+                for (int o = o0; o < Math.Min(o0 + 8, opg); o++)
+                    for (int c = c0; c < Math.Min(c0 + 8, inPerGroup); c++)
+                    {
+                        int src = groupBase + (o * inPerGroup + c) * k, dst = groupBase + (c * opg + o) * k + k - 1;
+                        for (int i = 0; i < k; i++) flipped[dst - i] = w[src + i];
+                    }
+        });
     }
 
     /// <summary>Images _fold at a time: one product per group (parallel inside) into the fold buffer,

@@ -22,6 +22,7 @@ public class ConvolutionAdjointTests
         yield return new TestCaseData("Convolution", "num_output: 8 kernel_size: 5 pad: 2", new[] { 3, 6, 9, 10 }).SetName("5x5 pad 2");
         yield return new TestCaseData("Convolution", "num_output: 6 kernel_size: 3 pad: 1 group: 2", new[] { 2, 4, 7, 7 }).SetName("3x3 pad 1, 2 groups");
         yield return new TestCaseData("Convolution", "num_output: 4 kernel_h: 3 kernel_w: 5 pad_h: 1 pad_w: 2", new[] { 2, 3, 6, 11 }).SetName("3x5 kernel");
+        yield return new TestCaseData("Convolution", "num_output: 40 kernel_size: 3 pad: 1 group: 2", new[] { 2, 18, 5, 6 }).SetName("3x3 pad 1, 2 groups of 20 outputs x 9 inputs (flipped in tiles of 8)");
         yield return new TestCaseData("Convolution", "num_output: 4 kernel_size: 3 dilation: 2 pad: 2", new[] { 2, 3, 8, 9 }).SetName("dilation 2");
         yield return new TestCaseData("Convolution", "num_output: 5 kernel_size: 3 pad: 0", new[] { 2, 3, 16, 16 }).SetName("3x3 pad 0 on 16x16 (col2im path: the padding would add 30%)");
         yield return new TestCaseData("Deconvolution", "num_output: 4 kernel_size: 3 pad: 1 group: 2", new[] { 2, 6, 5, 6 }).SetName("deconvolution 3x3 pad 1");
