@@ -52,6 +52,9 @@ public sealed class BatchNormLayer : Layer
     /// <summary>The Scale this layer runs with, if the net paired them.</summary>
     internal ScaleLayer? FusedScale => _affine;
 
+    /// <summary>Whether the stored statistics normalise (then dx does not need the batch sums).</summary>
+    internal bool UsesGlobalStats => _useGlobal;
+
     /// <summary>x̂ from the last forward, batch-major like the bottom.</summary>
     internal ReadOnlySpan<float> Normalized(int count) => _xNorm.AsSpan(0, count);
 

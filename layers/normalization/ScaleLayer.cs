@@ -151,6 +151,11 @@ public sealed class ScaleLayer : Layer
     private void BackwardPaired(Blob top, bool propagateDown)
     {
         int dim = _ax.Dim;
+        bool needScale = ParamPropagateDown.Length > 0 && ParamPropagateDown[0];
+        bool needBias = _biasTerm && ParamPropagateDown.Length > BiasIndex && ParamPropagateDown[BiasIndex];
+        _gradientDone = propagateDown;
+        // A frozen pair (stored statistics, no learned s or b, as when fine-tuning) needs no sums.
+        if (!needScale && !needBias && _pairedWith!.UsesGlobalStats) return;
         if (_fusedSum.Length < dim)
         {
             _fusedSum = new double[dim];
@@ -176,17 +181,16 @@ public sealed class ScaleLayer : Layer
                     layer._fusedDot[d] += dot;
                 }
         });
-        if (ParamPropagateDown.Length > 0 && ParamPropagateDown[0])
+        if (needScale)
         {
             var ds = Blobs[0].Diff;
             for (int d = 0; d < dim; d++) ds[d] += (float)_fusedDot[d];
         }
-        if (_biasTerm && ParamPropagateDown.Length > BiasIndex && ParamPropagateDown[BiasIndex])
+        if (needBias)
         {
             var db = Blobs[BiasIndex].Diff;
             for (int d = 0; d < dim; d++) db[d] += (float)_fusedSum[d];
         }
-        _gradientDone = propagateDown;
     }
 
     private readonly record struct Pass(ScaleLayer Layer, IReadOnlyList<Blob> Top, IReadOnlyList<bool>? PropagateDown, IReadOnlyList<Blob> Bottom, bool Backward);

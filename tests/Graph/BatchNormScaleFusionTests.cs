@@ -21,19 +21,20 @@ public class BatchNormScaleFusionTests
 
     private const int N = 4, C = 3, H = 5, W = 6, Sp = H * W;
 
-    private static string NetText(string between, string scaleBottom, string scaleTop) => $$"""
+    private static string NetText(string between, string scaleBottom, string scaleTop, string bnExtra, string scaleExtra) => $$"""
         force_backward: true
         layer { name: "data" type: "Input" top: "data" top: "target"
           input_param { shape { dim: {{N}} dim: {{C}} dim: {{H}} dim: {{W}} } shape { dim: {{N}} dim: {{C}} dim: {{H}} dim: {{W}} } } }
-        layer { name: "bn" type: "BatchNorm" bottom: "data" top: "bn" }
+        layer { name: "bn" type: "BatchNorm" bottom: "data" top: "bn" {{bnExtra}} }
         {{between}}
-        layer { name: "scale" type: "Scale" bottom: "{{scaleBottom}}" top: "{{scaleTop}}" scale_param { bias_term: true } }
+        layer { name: "scale" type: "Scale" bottom: "{{scaleBottom}}" top: "{{scaleTop}}" scale_param { bias_term: true } {{scaleExtra}} }
         layer { name: "loss" type: "EuclideanLoss" bottom: "{{scaleTop}}" bottom: "target" top: "loss" }
         """;
 
-    private static Net Build(Phase phase, string between = "", string scaleBottom = "bn", string scaleTop = "bn")
+    private static Net Build(Phase phase, string between = "", string scaleBottom = "bn", string scaleTop = "bn",
+        string bnExtra = "", string scaleExtra = "")
     {
-        var net = new Net(ProtoText.Parse<NetParameter>(NetText(between, scaleBottom, scaleTop)), new NetState { Phase = phase }, seed: 1701, quiet: true);
+        var net = new Net(ProtoText.Parse<NetParameter>(NetText(between, scaleBottom, scaleTop, bnExtra, scaleExtra)), new NetState { Phase = phase }, seed: 1701, quiet: true);
         var rng = new Random(7);
         foreach (var name in new[] { "data", "target" })
         {
@@ -47,7 +48,7 @@ public class BatchNormScaleFusionTests
             scale.Blobs[1].Data[c] = c - 1.25f;
         }
         var bn = net.Layer("bn");
-        if (phase == Phase.Test)
+        if (phase == Phase.Test || bnExtra.Contains("use_global_stats: true"))
         {
             // Stored statistics: sums with scale factor 2 (mean = sum / 2).
             for (int c = 0; c < C; c++)
@@ -143,6 +144,34 @@ public class BatchNormScaleFusionTests
                     Assert.That(dx[i], Is.EqualTo(expected).Within(1e-5 + 1e-4 * Math.Abs(expected)), $"dx at {i}");
                 }
         }
+    }
+
+    [Test]
+    public void FrozenPairInTrainingGivesTheStoredStatisticsGradientAndNoParameterGradients()
+    {
+        // Fine-tuning: BatchNorm on its stored statistics, the Scale's s and b not learned.
+        using var net = Build(Phase.Train, bnExtra: "batch_norm_param { use_global_stats: true }",
+            scaleExtra: "param { lr_mult: 0 } param { lr_mult: 0 }");
+        Assert.That(((BatchNormLayer)net.Layer("bn")).FusedScale, Is.Not.Null);
+        var x = net.Blob("data").Data.ToArray();
+        var t = net.Blob("target").Data.ToArray();
+        var sc = net.Layer("scale");
+        var (mean, inv) = Statistics(net, x, Phase.Test);
+        net.ClearParamDiffs();
+        net.ForwardBackward();
+        var dx = net.Blob("data").Diff;
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++)
+                for (int p = 0; p < Sp; p++)
+                {
+                    int i = At(n, c, p);
+                    float s = sc.Blobs[0].Data[c];
+                    double y = s * (x[i] - mean[c]) * inv[c] + sc.Blobs[1].Data[c];
+                    double expected = s * inv[c] * (y - t[i]) / N;
+                    Assert.That(dx[i], Is.EqualTo(expected).Within(1e-5 + 1e-4 * Math.Abs(expected)), $"dx at {i}");
+                }
+        Assert.That(sc.Blobs[0].Diff.ToArray(), Is.All.EqualTo(0f));
+        Assert.That(sc.Blobs[1].Diff.ToArray(), Is.All.EqualTo(0f));
     }
 
     [Test]
