@@ -155,30 +155,15 @@ public sealed class BatchNormLayer : Layer
         {
             int o = (i * c + ch) * sp;
             // Backward needs the normalised values; a later in-place layer may overwrite the top.
-            if (affine == null) Normalize(x.Slice(o, sp), mu, inv, _xNorm.AsSpan(o, sp), y.Slice(o, sp));
-            else NormalizeAffine(x.Slice(o, sp), mu, inv, affine.ScaleOf(ch), affine.BiasOf(ch), _xNorm.AsSpan(o, sp), y.Slice(o, sp));
+            // Unpaired, y = x̂·1 + 0 = x̂ exactly.
+            Normalize(x.Slice(o, sp), mu, inv, affine?.ScaleOf(ch) ?? 1f, affine?.BiasOf(ch) ?? 0f, _xNorm.AsSpan(o, sp), y.Slice(o, sp));
         }
     }
 
-    /// <summary>norm = y = (x − mu)·inv in one pass (y may be x); TensorPrimitives would take three
-    /// (subtract, multiply, copy), and this is the pass that reads the channel from memory.</summary>
-    private static void Normalize(ReadOnlySpan<float> x, float mu, float inv, Span<float> norm, Span<float> y)
-    {
-        var vm = new Vector<float>(mu);
-        var vi = new Vector<float>(inv);
-        int n = Vector<float>.Count, j = 0;
-        for (; j <= x.Length - n; j += n)
-        {
-            var v = (new Vector<float>(x.Slice(j)) - vm) * vi;
-            v.CopyTo(norm.Slice(j));
-            v.CopyTo(y.Slice(j));
-        }
-        for (; j < x.Length; j++) norm[j] = y[j] = (x[j] - mu) * inv;
-    }
-
-    /// <summary>norm = (x − mu)·inv and y = norm·scale + shift in one pass (y may be x): the paired
-    /// Scale's forward, with the same float arithmetic it would do.</summary>
-    private static void NormalizeAffine(ReadOnlySpan<float> x, float mu, float inv, float scale, float shift, Span<float> norm, Span<float> y)
+    /// <summary>norm = (x − mu)·inv and y = norm·scale + shift in one pass (y may be x; the paired
+    /// Scale's forward with the same float arithmetic it would do); TensorPrimitives would take
+    /// several, and this is the pass that reads the channel from memory.</summary>
+    private static void Normalize(ReadOnlySpan<float> x, float mu, float inv, float scale, float shift, Span<float> norm, Span<float> y)
     {
         var vm = new Vector<float>(mu);
         var vi = new Vector<float>(inv);
