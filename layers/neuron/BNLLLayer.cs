@@ -25,15 +25,15 @@ public sealed class BNLLLayer : NeuronLayer
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        Compute(x, top[0].Data, _work.AsSpan(0, x.Length));
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+            Compute(st.X.Data.Slice(s, n), st.Y.Data.Slice(s, n), st.Layer._work.AsSpan(s, n)));
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> y = top[0].Data;
-        Gradient(y, top[0].Diff, bottom[0].Diff, _work.AsSpan(0, y.Length));
+        ForPieces(top[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Top.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Bottom.Diff.Slice(s, n), st.Layer._work.AsSpan(s, n)));
     }
 
     /// <summary>y = max(x, 0) + log(1 + e^−|x|), with a scratch t of x's length (y may be x).</summary>

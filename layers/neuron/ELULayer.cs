@@ -23,12 +23,14 @@ public sealed class ELULayer : NeuronLayer
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
-        Compute(bottom[0].Data, _alpha, top[0].Data);
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+            Compute(st.X.Data.Slice(s, n), st.Layer._alpha, st.Y.Data.Slice(s, n)));
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        Gradient(bottom[0].Data, top[0].Data, top[0].Diff, _alpha, bottom[0].Diff);
+        ForPieces(top[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Bottom.Data.Slice(s, n), st.Top.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Layer._alpha, st.Bottom.Diff.Slice(s, n)));
     }
 
     /// <summary>y = x where x &gt; 0, α(eˣ − 1) elsewhere (y may be x).</summary>

@@ -26,12 +26,14 @@ public sealed class ExpLayer : NeuronLayer
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
-        Compute(bottom[0].Data, _innerScale, _outerScale, top[0].Data);
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+            Compute(st.X.Data.Slice(s, n), st.Layer._innerScale, st.Layer._outerScale, st.Y.Data.Slice(s, n)));
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        Gradient(top[0].Data, top[0].Diff, _innerScale, bottom[0].Diff);
+        ForPieces(top[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Top.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Layer._innerScale, st.Bottom.Diff.Slice(s, n)));
     }
 
     /// <summary>y = outerScale·e^(innerScale·x) (y may be x).</summary>

@@ -35,15 +35,15 @@ public sealed class LogLayer : NeuronLayer
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        Compute(x, _scale, _shift, _baseScale, _arg.AsSpan(0, x.Length), top[0].Data);
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+            Compute(st.X.Data.Slice(s, n), st.Layer._scale, st.Layer._shift, st.Layer._baseScale, st.Layer._arg.AsSpan(s, n), st.Y.Data.Slice(s, n)));
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        Span<float> dx = bottom[0].Diff;
-        Gradient(top[0].Diff, _arg.AsSpan(0, dx.Length), _scale * _baseScale, dx);
+        ForPieces(bottom[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Top.Diff.Slice(s, n), st.Layer._arg.AsSpan(s, n), st.Layer._scale * st.Layer._baseScale, st.Bottom.Diff.Slice(s, n)));
     }
 
     /// <summary>u = scale·x + shift, y = baseScale·log(u) (y may be x).</summary>

@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Cpu;
 using Engine.Proto;
 
 namespace Engine.Layers;
@@ -19,6 +20,12 @@ public abstract class NeuronLayer : Layer
     {
         if (!ReferenceEquals(top[0], bottom[0])) top[0].ReshapeLike(bottom[0]);
     }
+
+    /// <summary>Runs <paramref name="body"/>(start, count, state) over the elements of a blob of
+    /// <paramref name="count"/> values, in one piece per thread when it is large
+    /// (<see cref="WorkerPool.ForRange"/>); an elementwise result does not depend on the cut.</summary>
+    protected static void ForPieces<TState>(long count, TState state, Action<int, int, TState> body) =>
+        WorkerPool.ForRange(checked((int)count), state, body);
 
     /// <summary>Whether the layer computes in place (its top is its bottom).</summary>
     protected static bool InPlace(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) => ReferenceEquals(top[0], bottom[0]);

@@ -35,15 +35,15 @@ public sealed class PowerLayer : NeuronLayer
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        Compute(x, _power, _scale, _shift, _base.AsSpan(0, x.Length), top[0].Data);
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+            Compute(st.X.Data.Slice(s, n), st.Layer._power, st.Layer._scale, st.Layer._shift, st.Layer._base.AsSpan(s, n), st.Y.Data.Slice(s, n)));
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        Gradient(dy, _base.AsSpan(0, dy.Length), _power, _scale, _work.AsSpan(0, dy.Length), bottom[0].Diff);
+        ForPieces(top[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Top.Diff.Slice(s, n), st.Layer._base.AsSpan(s, n), st.Layer._power, st.Layer._scale, st.Layer._work.AsSpan(s, n), st.Bottom.Diff.Slice(s, n)));
     }
 
     /// <summary>u = scale·x + shift, y = u^power (u is not written for power 0, where y = 1; y may be x).</summary>

@@ -16,14 +16,17 @@ public sealed class SigmoidLayer : NeuronLayer
     public SigmoidLayer(LayerParameter param) : base(param) { }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
-        TensorPrimitives.Sigmoid(bottom[0].Data, top[0].Data);
+        ForPieces(bottom[0].Count, (X: bottom[0], Y: top[0]), static (s, n, st) => TensorPrimitives.Sigmoid(st.X.Data.Slice(s, n), st.Y.Data.Slice(s, n)));
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> y = top[0].Data;
-        ReadOnlySpan<float> dy = top[0].Diff;
-        Span<float> dx = bottom[0].Diff;
+        ForPieces(top[0].Count, (Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Top.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Bottom.Diff.Slice(s, n)));
+    }
+
+    private static void Gradient(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
         int i = 0;
         if (Vector.IsHardwareAccelerated)
         {

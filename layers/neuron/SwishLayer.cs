@@ -31,15 +31,15 @@ public sealed class SwishLayer : NeuronLayer
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        Compute(x, _beta, _sigmoid.AsSpan(0, x.Length), top[0].Data);
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+            Compute(st.X.Data.Slice(s, n), st.Layer._beta, st.Layer._sigmoid.AsSpan(s, n), st.Y.Data.Slice(s, n)));
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ReadOnlySpan<float> y = top[0].Data;
-        Gradient(y, top[0].Diff, _sigmoid.AsSpan(0, y.Length), _beta, bottom[0].Diff);
+        ForPieces(top[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Top.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Layer._sigmoid.AsSpan(s, n), st.Layer._beta, st.Bottom.Diff.Slice(s, n)));
     }
 
     /// <summary>s = σ(βx), y = x·s (y may be x).</summary>
