@@ -37,9 +37,9 @@ public sealed class ReLULayer : NeuronLayer
         if (KeepsDerivative(bottom, top) && _derivative.Length < bottom[0].Count) _derivative = new float[bottom[0].Count];
     }
 
-    // Large blobs are cut into one piece per thread (WorkerPool.ForRange); each element's result is the same.
+    // Large blobs are cut into one piece per thread (ForPieces); each element's result is the same.
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
-        WorkerPool.ForRange(checked((int)bottom[0].Count), (Layer: this, Bottom: bottom, Top: top), static (start, count, st) =>
+        ForPieces(bottom[0].Count, (Layer: this, Bottom: bottom, Top: top), static (start, count, st) =>
         {
             ReadOnlySpan<float> x = st.Bottom[0].Data.Slice(start, count);
             Span<float> y = st.Top[0].Data.Slice(start, count);
@@ -51,7 +51,7 @@ public sealed class ReLULayer : NeuronLayer
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        WorkerPool.ForRange(checked((int)bottom[0].Count), (Layer: this, Bottom: bottom, Top: top), static (start, count, st) =>
+        ForPieces(bottom[0].Count, (Layer: this, Bottom: bottom, Top: top), static (start, count, st) =>
         {
             ReadOnlySpan<float> dy = st.Top[0].Diff.Slice(start, count);
             Span<float> dx = st.Bottom[0].Diff.Slice(start, count);
