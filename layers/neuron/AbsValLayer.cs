@@ -18,12 +18,13 @@ public sealed class AbsValLayer : NeuronLayer
     }
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
-        TensorPrimitives.Abs(bottom[0].Data, top[0].Data);
+        ForPieces(bottom[0].Count, (X: bottom[0], Y: top[0]), static (s, n, st) => TensorPrimitives.Abs(st.X.Data.Slice(s, n), st.Y.Data.Slice(s, n)));
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        Gradient(bottom[0].Data, top[0].Diff, bottom[0].Diff);
+        ForPieces(top[0].Count, (Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+            Gradient(st.Bottom.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Bottom.Diff.Slice(s, n)));
     }
 
     /// <summary>dx = sign(x)·dy (0 at x = 0).</summary>

@@ -34,21 +34,24 @@ public sealed class ClipLayer : NeuronLayer
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ReadOnlySpan<float> x = bottom[0].Data;
-        if (InPlace(bottom, top)) Mask(x, _min, _max, _mask.AsSpan(0, x.Length));
-        Clamp(x, _min, _max, top[0].Data);
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+        {
+            ReadOnlySpan<float> x = st.X.Data.Slice(s, n);
+            var layer = st.Layer;
+            if (st.X == st.Y) Mask(x, layer._min, layer._max, layer._mask.AsSpan(s, n));
+            Clamp(x, layer._min, layer._max, st.Y.Data.Slice(s, n));
+        });
     }
 
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        Span<float> dx = bottom[0].Diff;
-        if (InPlace(bottom, top))
+        ForPieces(bottom[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
         {
-            TensorPrimitives.Multiply(top[0].Diff, _mask.AsSpan(0, dx.Length), dx);
-            return;
-        }
-        Gradient(bottom[0].Data, top[0].Diff, _min, _max, dx);
+            Span<float> dx = st.Bottom.Diff.Slice(s, n);
+            if (st.Top == st.Bottom) TensorPrimitives.Multiply(st.Top.Diff.Slice(s, n), st.Layer._mask.AsSpan(s, n), dx);
+            else Gradient(st.Bottom.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Layer._min, st.Layer._max, dx);
+        });
     }
 
     /// <summary>y = min(max(x, min), max) (y may be x).</summary>

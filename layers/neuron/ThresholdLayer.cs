@@ -20,7 +20,8 @@ public sealed class ThresholdLayer : NeuronLayer
         _threshold = Param.ThresholdParam?.Threshold ?? 0f;
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top) =>
-        Compute(bottom[0].Data, _threshold, top[0].Data);
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+            Compute(st.X.Data.Slice(s, n), st.Layer._threshold, st.Y.Data.Slice(s, n)));
 
     /// <summary>y = 1 where x &gt; threshold, else 0 (y may be x).</summary>
     internal static void Compute(ReadOnlySpan<float> x, float threshold, Span<float> y)

@@ -32,13 +32,18 @@ public class NeuronPiecesTests
         yield return Case("BNLL", p => { }, x => Math.Log(1 + Math.Exp(x)), Sigmoid, -4, 4);
         yield return Case("Power", p => p.PowerParam = new PowerParameter { Power = 2f, Scale = 0.5f, Shift = 1f },
             x => Math.Pow(0.5 * x + 1, 2), x => (0.5 * x + 1), -2, 2);
+        yield return Case("AbsVal", p => { }, Math.Abs, x => Math.Sign(x), -2, 2);
+        yield return Case("Clip", p => p.ClipParam = new ClipParameter { Min = -0.5f, Max = 0.8f }, x => Math.Clamp(x, -0.5, 0.8),
+            x => x >= -0.5 && x <= 0.8 ? 1 : 0, -2, 2);
+        // Threshold has no gradient (as in Caffe): forward only.
+        yield return Case("Threshold", p => p.ThresholdParam = new ThresholdParameter { Threshold = 0.3f }, x => x > 0.3 ? 1 : 0, null, -1, 1);
     }
 
-    private static TestCaseData Case(string type, Action<LayerParameter> set, Func<double, double> f, Func<double, double> df, double lo, double hi) =>
+    private static TestCaseData Case(string type, Action<LayerParameter> set, Func<double, double> f, Func<double, double>? df, double lo, double hi) =>
         new TestCaseData(type, set, f, df, lo, hi).SetName(type);
 
     [TestCaseSource(nameof(Cases))]
-    public void LargeBlobsMatchTheFormulaOnOneAndTwoThreads(string type, Action<LayerParameter> set, Func<double, double> f, Func<double, double> df, double lo, double hi)
+    public void LargeBlobsMatchTheFormulaOnOneAndTwoThreads(string type, Action<LayerParameter> set, Func<double, double> f, Func<double, double>? df, double lo, double hi)
     {
         int saved = WorkerPool.Threads;
         try
@@ -52,20 +57,46 @@ public class NeuronPiecesTests
                 set(param);
                 var (layer, tops) = SetUp(param, [x]);
                 layer.Forward([x], tops);
+                var expectedY = new float[xs.Length];
+                for (int i = 0; i < xs.Length; i++) expectedY[i] = (float)f(xs[i]);
+                AssertClose(tops[0].Data, expectedY, $"{type} top, {threads} thread(s)", rel: 2e-5, abs: 1e-6);
+                if (df == null) continue;
                 var dy = TestData.Random("dy", Shape, 12).Data;
                 dy.CopyTo(tops[0].Diff);
                 layer.Backward(tops, [true], [x]);
 
-                var expectedY = new float[xs.Length];
                 var expectedDx = new float[xs.Length];
-                for (int i = 0; i < xs.Length; i++)
-                {
-                    expectedY[i] = (float)f(xs[i]);
-                    expectedDx[i] = (float)(dy[i] * df(xs[i]));
-                }
-                AssertClose(tops[0].Data, expectedY, $"{type} top, {threads} thread(s)", rel: 2e-5, abs: 1e-6);
+                for (int i = 0; i < xs.Length; i++) expectedDx[i] = (float)(dy[i] * df(xs[i]));
                 AssertClose(x.Diff, expectedDx, $"{type} bottom gradient, {threads} thread(s)", rel: 1e-4, abs: 1e-6);
             }
+        }
+        finally
+        {
+            WorkerPool.Threads = saved;
+        }
+    }
+
+    [Test]
+    public void ClipInPlaceKeepsItsMaskPerPiece()
+    {
+        int saved = WorkerPool.Threads;
+        try
+        {
+            WorkerPool.Threads = 2;
+            var x = TestData.Random("x", Shape, 11, -2f, 2f);
+            var xs = x.Data.ToArray();
+            var param = Param("Clip", "clip");
+            param.ClipParam = new ClipParameter { Min = -0.5f, Max = 0.8f };
+            var layer = LayerRegistry.Create(param);
+            layer.SetUp([x], [x]);
+            layer.Forward([x], [x]);
+            var dy = TestData.Random("dy", Shape, 12).Data.ToArray();
+            dy.CopyTo(x.Diff);
+            layer.Backward([x], [true], [x]);
+            var expectedY = xs.Select(v => Math.Clamp(v, -0.5f, 0.8f)).ToArray();
+            var expectedDx = xs.Select((v, i) => v >= -0.5f && v <= 0.8f ? dy[i] : 0f).ToArray();
+            AssertClose(x.Data, expectedY, "clip in place, top");
+            AssertClose(x.Diff, expectedDx, "clip in place, bottom gradient");
         }
         finally
         {
