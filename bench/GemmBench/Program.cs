@@ -4,6 +4,7 @@
 //                                                      [--seconds 0.5] [--clock wall|cpu] [--tsv] [--shape MxNxK[:NT]]...
 //   dotnet run -c Release --project bench/GemmBench -- [--threads 1,2] [--seconds 1] --peak
 //   dotnet run -c Release --project bench/GemmBench -- [--threads 1] --conv C,H,W,K,PAD,STRIDE,M[,IMAGES]...
+//   dotnet run -c Release --project bench/GemmBench -- [--threads 1] [--seconds 10] --pair-blocking --shape MxNxK[:NT]...
 //
 // Prints GFLOP/s (2·m·n·k / best time per call) for each shape, kernel family and thread count.
 // --tsv prints one "shape<TAB>threads<TAB>kernel<TAB>GFLOP/s" line per measurement (for bench/gemm.sh).
@@ -11,6 +12,10 @@
 // --conv times a convolution's products for IMAGES images (default 1) of C×H×W, a K×K kernel and M
 // outputs: the forward W·im2col(x) and the weight gradient dy·im2col(x)ᵀ, with the column matrix
 // built (Im2Col.Forward, then Sgemm) and packed straight from the images (Blas.SgemmIm2Col/T).
+// --pair-blocking compares the family's two cache blockings (main, and large-C: each A sliver in L1,
+// C walked along its rows) on each shape by alternating calls for SECONDS, each timed by the CPU
+// clock; it prints each one's best and median and the median of the pairwise speed ratios, which a
+// busy shared machine disturbs far less than separate runs.
 // --clock cpu times with the process's CPU time instead of the wall clock: steadier on a shared
 // machine, and for several threads it gives the throughput per busy core, not the speed-up.
 // The default shapes are a 1024³ square, a few other squares, and the products a LeNet training
@@ -24,6 +29,7 @@ var kinds = new List<Blas.KernelKind> { Blas.KernelKind.Auto };
 double seconds = 0.5;
 bool cpuClock = false;
 bool tsv = false;
+bool pairBlocking = false;
 var shapes = new List<Shape>();
 
 for (int i = 0; i < args.Length; i++)
@@ -58,6 +64,9 @@ for (int i = 0; i < args.Length; i++)
             return PrintPeak(threadCounts, seconds, cpuClock);
         case "--conv":
             return PrintConv(Next(), threadCounts, seconds, cpuClock);
+        case "--pair-blocking":
+            pairBlocking = true;
+            break;
         case "--shape":
             shapes.Add(Shape.Parse(Next()));
             break;
@@ -91,6 +100,9 @@ if (shapes.Count == 0)
         new("ip2 dgrad", 64, 500, 10),
     ]);
 }
+
+if (pairBlocking)
+    return PrintPairBlocking(shapes, threadCounts[0], seconds);
 
 if (!tsv)
 {
@@ -182,6 +194,45 @@ static float FmaLoop(long iters)
         a11 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a11, m, d);
     }
     return System.Runtime.Intrinsics.Vector256.GetElement(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11, 0);
+}
+
+static int PrintPairBlocking(List<Shape> shapes, int threads, double seconds)
+{
+    WorkerPool.Threads = threads;
+    var process = Process.GetCurrentProcess();
+    double CpuNow() { process.Refresh(); return process.TotalProcessorTime.TotalSeconds; }
+    static double Median(IEnumerable<double> x) { var o = x.Order().ToArray(); return o[o.Length / 2]; }
+    long defaultThreshold = Blas.LargeCThreshold;
+    long[] thresholds = [long.MaxValue, 0]; // main blocking, large-C blocking
+    foreach (var s in shapes)
+    {
+        var rng = new Random(1);
+        var a = new float[(long)s.M * s.K];
+        var b = new float[(long)s.K * s.N];
+        var c = new float[(long)s.M * s.N];
+        foreach (var arr in new[] { a, b }) for (int i = 0; i < arr.Length; i++) arr[i] = (float)(rng.NextDouble() - 0.5);
+        var times = new[] { new List<double>(), new List<double>() };
+        var clock = Stopwatch.StartNew();
+        for (int round = 0; clock.Elapsed.TotalSeconds < seconds || round < 10; round++)
+        {
+            for (int q = 0; q < 2; q++)
+            {
+                int v = (q + round) % 2; // alternate which goes first
+                Blas.LargeCThreshold = thresholds[v];
+                double t0 = CpuNow();
+                Blas.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, b, 0f, c);
+                if (round > 0) times[v].Add((CpuNow() - t0) / threads); // round 0 warms up
+            }
+        }
+        Blas.LargeCThreshold = defaultThreshold;
+        double flop = 2.0 * s.M * s.N * s.K / 1e9;
+        var ratio = times[1].Zip(times[0], (large, main) => main / large).ToList();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{s.Name,-18} t{threads}  main: best {flop / times[0].Min(),5:F1} median {flop / Median(times[0]),5:F1}   " +
+            $"large-C: best {flop / times[1].Min(),5:F1} median {flop / Median(times[1]),5:F1} GFLOP/s   " +
+            $"speed large-C/main: median {Median(ratio):F3}, faster in {ratio.Count(r => r > 1)}/{ratio.Count}"));
+    }
+    return 0;
 }
 
 static int PrintConv(string spec, List<int> threadCounts, double seconds, bool cpuClock)

@@ -62,12 +62,19 @@ public static unsafe partial class Blas
         : KernelKind.Portable;
 
     /// <summary>A family's tile (MR × NR) and cache blocking (longest k-block, A-block height,
-    /// B-block width), for tests that aim at the block edges.</summary>
-    internal static (int MR, int NR, int Kc, int Mc, int Nc) Blocking(KernelKind kind)
+    /// B-block width) for most products, or (<paramref name="largeC"/>) for those with a C of at least
+    /// <see cref="LargeCThreshold"/> elements, for tests that aim at the block edges.</summary>
+    internal static (int MR, int NR, int Kc, int Mc, int Nc) Blocking(KernelKind kind, bool largeC = false)
     {
         var ks = KernelSet.For(kind == KernelKind.Auto ? BestKernel : kind);
-        return (ks.MR, ks.NR, ks.Kc, ks.Mc, ks.Nc);
+        var b = largeC ? ks.LargeC : ks.Main;
+        return (ks.MR, ks.NR, b.Kc, b.Mc, b.Nc);
     }
+
+    /// <summary>Products whose C has at least this many elements (and more rows than a family's
+    /// few-row limit) use the family's large-C blocking. Tests lower it to reach that blocking with
+    /// small matrices.</summary>
+    internal static long LargeCThreshold { get; set; } = 1L << 19;
 
     /// <summary>The family a call made now would use.</summary>
     internal static KernelKind ActiveKernel
@@ -121,9 +128,13 @@ public static unsafe partial class Blas
         where TB : struct, IPackB<TB>
     {
         var kernels = KernelSet.For(ActiveKernel);
+        // Chosen from the whole product, not a thread's part of it: the k-blocks decide the order in
+        // which each element of C is summed.
+        var blocking = kernels.Blocking(m, n);
         var job = new GemmJob<TB>
         {
             Kernels = kernels,
+            Blocking = blocking,
             TransA = transA,
             M = m,
             N = n,
@@ -140,7 +151,7 @@ public static unsafe partial class Blas
         if (threads > 1 && (long)m * n * k >= ParallelThreshold && job.Split(threads))
             WorkerPool.For(job.Parts, job, static (i, j) => j.RunPart(i));
         else
-            GemmSerial(kernels, transA, m, n, k, alpha, a, lda, b, beta, c, ldc);
+            GemmSerial(kernels, blocking, transA, m, n, k, alpha, a, lda, b, beta, c, ldc);
     }
 
     /// <summary>
@@ -213,6 +224,7 @@ public static unsafe partial class Blas
     private struct GemmJob<TB> where TB : struct, IPackB<TB>
     {
         public KernelSet Kernels;
+        public CacheBlocking Blocking;
         public bool TransA;
         public int M, N, K;
         public float Alpha, Beta;
@@ -248,13 +260,13 @@ public static unsafe partial class Blas
             if (ByColumns)
             {
                 int n = Math.Min(Chunk, N - start);
-                GemmSerial(Kernels, TransA, M, n, K, Alpha, A, Lda, B.FromColumn(start), Beta, C + start, Ldc);
+                GemmSerial(Kernels, Blocking, TransA, M, n, K, Alpha, A, Lda, B.FromColumn(start), Beta, C + start, Ldc);
             }
             else
             {
                 int m = Math.Min(Chunk, M - start);
                 float* a = TransA ? A + start : A + (nint)start * Lda;
-                GemmSerial(Kernels, TransA, m, N, K, Alpha, a, Lda, B, Beta, C + (nint)start * Ldc, Ldc);
+                GemmSerial(Kernels, Blocking, TransA, m, N, K, Alpha, a, Lda, B, Beta, C + (nint)start * Ldc, Ldc);
             }
         }
     }
@@ -302,11 +314,11 @@ public static unsafe partial class Blas
 
     /// <summary>
     /// C = alpha·op(A)·op(B) + beta·C on the calling thread, BLIS-style: n-blocks of nc columns →
-    /// k-blocks of kc → pack the B block (kc × nc) → m-blocks of mc rows → pack the A block (mc × kc,
-    /// meant to stay in L2) → then either each B sliver (kc × NR, kept in L1) against every A sliver
-    /// of the block (<see cref="KernelSet.BSliverInL1"/>), or each A sliver against every B sliver.
+    /// k-blocks of kc → pack the B block (kc × nc) → m-blocks of mc rows → pack the A block (mc × kc)
+    /// → then either each B sliver (kc × NR, kept in L1) against every A sliver of the block
+    /// (<see cref="CacheBlocking.BSliverInL1"/>), or each A sliver against every B sliver.
     /// </summary>
-    private static void GemmSerial<TB>(KernelSet ks, bool transA, int m, int n, int k, float alpha,
+    private static void GemmSerial<TB>(KernelSet ks, CacheBlocking bl, bool transA, int m, int n, int k, float alpha,
         float* a, nint lda, TB b, float beta, float* c, nint ldc) where TB : struct, IPackB<TB>
     {
         var buffers = PackBuffers.Get();
@@ -315,11 +327,11 @@ public static unsafe partial class Blas
 
         // Balanced k-blocks: depends on k and the kernel family only, so every element sums in the
         // same order whatever the thread count.
-        int kBlocks = (k + ks.Kc - 1) / ks.Kc;
+        int kBlocks = (k + bl.Kc - 1) / bl.Kc;
         int kcStep = (k + kBlocks - 1) / kBlocks;
 
         // Few rows: the A block is small, so a narrower B block fits in L2 beside it.
-        int ncMax = m <= ks.FewRows ? ks.NcFewRows : ks.Nc;
+        int ncMax = bl.BSliverInL1 && m <= ks.FewRows ? ks.NcFewRows : bl.Nc;
         for (int jc = 0; jc < n; jc += ncMax)
         {
             int nc = Math.Min(ncMax, n - jc);
@@ -333,7 +345,7 @@ public static unsafe partial class Blas
                 // the first m-block, and read back from L1. A plain B is packed up front, row by row:
                 // packing one sliver of it would read a cache line from each of kc rows a full row
                 // apart, which the prefetchers do not follow (measured: ~30% slower on 50×4096×500).
-                bool lazyB = ks.BSliverInL1 && b.BySliver;
+                bool lazyB = bl.BSliverInL1 && b.BySliver;
                 if (!lazyB)
                 {
                     if (b.BySliver)
@@ -351,9 +363,9 @@ public static unsafe partial class Blas
                     }
                 }
 
-                for (int ic = 0; ic < m; ic += ks.Mc)
+                for (int ic = 0; ic < m; ic += bl.Mc)
                 {
-                    int mc = Math.Min(ks.Mc, m - ic);
+                    int mc = Math.Min(bl.Mc, m - ic);
                     if (transA)
                     {
                         PackRowBlock(a + pc * lda + ic, lda, kc, mc, ks.RowWidths, true, aPack);
@@ -369,7 +381,7 @@ public static unsafe partial class Blas
                     }
 
                     float* cBlock = c + ic * ldc + jc;
-                    if (ks.BSliverInL1)
+                    if (bl.BSliverInL1)
                     {
                         for (int j = 0; j < nc;)
                         {
@@ -448,6 +460,14 @@ public static unsafe partial class Blas
     private struct D16 : IDim { public static int Value => 16; }
     private struct D32 : IDim { public static int Value => 32; }
 
+    /// <summary>Cache blocking and loop order for a product: the longest k-block (k is cut into equal
+    /// blocks no longer than this), the height of a packed A block, the width of a packed B block,
+    /// and the loop order inside an (A block, B block) pair: <c>BSliverInL1</c> runs each packed B
+    /// sliver (kc × NR) against all the A slivers of the block, so the B sliver stays in L1 and the
+    /// A slivers stream from L2, walking C down its columns; otherwise each A sliver (kept in L1)
+    /// runs against all the B slivers, walking C along its rows.</summary>
+    private readonly record struct CacheBlocking(int Kc, int Mc, int Nc, bool BSliverInL1);
+
     /// <summary>One kernel family: the tile heights and widths it offers (largest first) and a
     /// kernel for each pair. Edges use the smallest tile that covers what is left.</summary>
     private sealed class KernelSet
@@ -457,42 +477,42 @@ public static unsafe partial class Blas
         public readonly int[] RowWidths, ColWidths;
         private readonly delegate*<nint, float*, float*, float*, nint, float, float, void>[] kernels;
 
-        /// <summary>Cache blocking: the longest k-block (k is cut into equal blocks no longer than
-        /// this), the height of a packed A block and the width of a packed B block.</summary>
-        public readonly int Kc, Mc, Nc;
+        /// <summary>The blocking for most products, and the one for a C of at least
+        /// <see cref="LargeCThreshold"/> elements (and more than <see cref="FewRows"/> rows).</summary>
+        public readonly CacheBlocking Main, LargeC;
 
-        /// <summary>B-block width for products of at most <see cref="FewRows"/> rows.</summary>
+        /// <summary>B-block width for products of at most <see cref="FewRows"/> rows (with the B
+        /// sliver in L1).</summary>
         public readonly int NcFewRows, FewRows;
-
-        /// <summary>Loop order inside an (A block, B block) pair: true runs each packed B sliver
-        /// (kc × NR) against all the A slivers of the block, so the B sliver stays in L1 and the
-        /// narrower A slivers stream from L2; false runs each A sliver against all B slivers.</summary>
-        public readonly bool BSliverInL1;
 
         public int MR => RowWidths[0];
         public int NR => ColWidths[0];
 
-        private KernelSet(int[] rows, int[] cols, int kc, int mc, int nc, bool bInL1,
-            delegate*<nint, float*, float*, float*, nint, float, float, void>[] table, int fewRows = 0, int ncFewRows = 0)
+        private KernelSet(int[] rows, int[] cols, CacheBlocking main,
+            delegate*<nint, float*, float*, float*, nint, float, float, void>[] table,
+            CacheBlocking? largeC = null, int fewRows = 0, int ncFewRows = 0)
         {
             FewRows = fewRows;
-            NcFewRows = Math.Min(ncFewRows, nc);
+            NcFewRows = Math.Min(ncFewRows, main.Nc);
             RowWidths = rows;
             ColWidths = cols;
-            Kc = kc;
-            Mc = mc;
-            Nc = nc;
-            BSliverInL1 = bInL1;
+            Main = main;
+            LargeC = largeC ?? main;
             kernels = table;
         }
+
+        /// <summary>The blocking for an m × n product (the whole product, whichever part of it a
+        /// thread runs).</summary>
+        public CacheBlocking Blocking(int m, int n) =>
+            m > FewRows && (long)m * n >= LargeCThreshold ? LargeC : Main;
 
         /// <summary>Packing buffer sizes (floats) that fit every family.</summary>
         public static int MaxPackA => Math.Max(Math.Max(K512.PackA, K256.PackA), K128.PackA);
         public static int MaxPackB => Math.Max(Math.Max(K512.PackB, K256.PackB), K128.PackB);
         public static int MaxPackRows => Math.Max(Math.Max(K512.PackRows, K256.PackRows), K128.PackRows);
-        private int PackA => (Mc + MaxRows) * Kc;
-        private int PackB => (Nc + MaxCols) * Kc;
-        private int PackRows => Math.Max(Nc, MaxCols * Kc);
+        private int PackA => Math.Max((Main.Mc + MaxRows) * Main.Kc, (LargeC.Mc + MaxRows) * LargeC.Kc);
+        private int PackB => Math.Max((Main.Nc + MaxCols) * Main.Kc, (LargeC.Nc + MaxCols) * LargeC.Kc);
+        private int PackRows => Math.Max(Math.Max(Main.Nc, LargeC.Nc), MaxCols * Math.Max(Main.Kc, LargeC.Kc));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public delegate*<nint, float*, float*, float*, nint, float, float, void> Kernel(int rowIndex, int colIndex)
@@ -526,7 +546,7 @@ public static unsafe partial class Blas
 
         // AVX-512 (tuned on a Zen4 / Intel part): each 12-row A sliver (15 KiB) stays in L1 while
         // the B block (320 × 512, 640 KiB) streams from L2.
-        private static readonly KernelSet K512 = new([12, 8, 4, 2, 1], [32, 16], kc: 320, mc: 144, nc: 512, bInL1: false,
+        private static readonly KernelSet K512 = new([12, 8, 4, 2, 1], [32, 16], new(Kc: 320, Mc: 144, Nc: 512, BSliverInL1: false),
         [
             &Kernel512<D12, D32>, &Kernel512<D12, D16>,
             &Kernel512<D8, D32>, &Kernel512<D8, D16>,
@@ -535,22 +555,28 @@ public static unsafe partial class Blas
             &Kernel512<D1, D32>, &Kernel512<D1, D16>,
         ]);
 
-        // AVX2 + FMA (tuned on Zen3: 32 KiB L1d, 512 KiB L2): each 16-wide B sliver (256 × 16,
-        // 16 KiB) stays in L1 while the 6-row A slivers of the A block (240 × 256, 240 KiB, in L2)
-        // stream past it; the B block (256 × 4096, 4 MiB) is read from L3 once per A block. Wide B
-        // blocks pack each A block fewer times (A's transposing pack is the dearer one): 2048³ ran
+        // AVX2 + FMA (tuned on Zen3: 32 KiB L1d, 512 KiB L2). Main: each 16-wide B sliver (256 ×
+        // 16, 16 KiB) stays in L1 while the 6-row A slivers of the A block (240 × 256, 240 KiB, in
+        // L2) stream past it; the B block (256 × 4096, 4 MiB) is read from L3 once per A block. Wide
+        // B blocks pack each A block fewer times (A's transposing pack is the dearer one): 2048³ ran
         // 63 → 72 GFLOP/s on one core against 1024-wide blocks (interleaved A/B runs). With at
         // most 96 rows (A block ≤ 96 KiB; the im2col products of small convolutions), B blocks of
         // 256 × 384 (384 KiB) stay in L2 beside it (measured ~5–15% faster on 64×3136×576).
-        private static readonly KernelSet K256 = new([6, 4, 2, 1], [16, 8], kc: 256, mc: 240, nc: 4096, bInL1: true,
+        // Large C (≥ 2 MiB, past what L2 and a share of L3 keep): each 6-row A sliver (512 × 6,
+        // 12 KiB) stays in L1 while the B slivers stream from the B block (512 × 2048, 4 MiB, L3),
+        // so C is walked along its rows, tile after adjacent tile, which the hardware prefetchers
+        // follow, and passed over half as often (k-blocks of 512). Paired calls on one core: 2048³
+        // +10%, 1024³ +7%, 576 × 3136 × 64 (Aᵀ·B) +20%, 256 × 3136 × 64 +3%; below 2 MiB it lost
+        // up to 4% (2304 × 169 × 384 Aᵀ·B, 128 × 3136 × 1152).
+        private static readonly KernelSet K256 = new([6, 4, 2, 1], [16, 8], new(Kc: 256, Mc: 240, Nc: 4096, BSliverInL1: true),
         [
             &Kernel256<D6, D16>, &Kernel256<D6, D8>,
             &Kernel256<D4, D16>, &Kernel256<D4, D8>,
             &Kernel256<D2, D16>, &Kernel256<D2, D8>,
             &Kernel256<D1, D16>, &Kernel256<D1, D8>,
-        ], fewRows: 96, ncFewRows: 384);
+        ], largeC: new(Kc: 512, Mc: 240, Nc: 2048, BSliverInL1: false), fewRows: 96, ncFewRows: 384);
 
-        private static readonly KernelSet K128 = new([4, 2, 1], [8, 4], kc: 256, mc: 128, nc: 1024, bInL1: true,
+        private static readonly KernelSet K128 = new([4, 2, 1], [8, 4], new(Kc: 256, Mc: 128, Nc: 1024, BSliverInL1: true),
         [
             &Kernel128<D4, D8>, &Kernel128<D4, D4>,
             &Kernel128<D2, D8>, &Kernel128<D2, D4>,

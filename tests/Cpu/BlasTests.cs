@@ -10,12 +10,14 @@ public class BlasTests
 {
     private Blas.KernelKind savedKernel;
     private int savedThreads;
+    private long savedLargeC;
 
     [SetUp]
     public void Save()
     {
         savedKernel = Blas.ForceKernel;
         savedThreads = WorkerPool.Threads;
+        savedLargeC = Blas.LargeCThreshold;
     }
 
     [TearDown]
@@ -23,6 +25,7 @@ public class BlasTests
     {
         Blas.ForceKernel = savedKernel;
         WorkerPool.Threads = savedThreads;
+        Blas.LargeCThreshold = savedLargeC;
     }
 
     private static readonly float[] A23 = [1, 2, 3, 4, 5, 6];                     // [1 2 3; 4 5 6]
@@ -204,14 +207,19 @@ public class BlasTests
 
     /// <summary>Products that straddle each family's cache blocks: more rows than one A block (so
     /// later m-blocks reuse the B slivers packed during the first), more columns than one B block,
-    /// k cut into several balanced blocks, and tile edges in every direction.</summary>
+    /// k cut into several balanced blocks, and tile edges in every direction; in the main blocking
+    /// and (with the threshold lowered to let small products in) the large-C one.</summary>
     [Test]
-    public void EachKernelFamilyMatchesNaiveAcrossBlockEdges([Values("Vector512", "Vector256", "Portable")] string kindName)
+    public void EachKernelFamilyMatchesNaiveAcrossBlockEdges([Values("Vector512", "Vector256", "Portable")] string kindName,
+        [Values] bool largeC)
     {
         var kind = Enum.Parse<Blas.KernelKind>(kindName);
         if (!Blas.IsSupported(kind)) Assert.Ignore($"{kind} is not supported on this CPU");
         Blas.ForceKernel = kind;
-        var (mr, nr, kc, mc, nc) = Blas.Blocking(kind);
+        if (largeC && Blas.Blocking(kind, true) == Blas.Blocking(kind, false))
+            Assert.Ignore($"{kind} has no blocking of its own for a large C");
+        Blas.LargeCThreshold = largeC ? 0 : long.MaxValue;
+        var (mr, nr, kc, mc, nc) = Blas.Blocking(kind, largeC);
         var sizes = new (int m, int n, int k)[]
         {
             (mc + 1, 2 * nr + 3, kc + 1),          // two m-blocks, two k-blocks, row and column edges
@@ -255,6 +263,9 @@ public class BlasTests
         yield return new TestCaseData(150, 2100, 300, false, false); // several m-, n- and k-blocks
         yield return new TestCaseData(64, 3136, 40, false, true);
         yield return new TestCaseData(50, 64, 500, true, false);
+        // A C large enough for the large-C blocking (k-blocks of their own length), whose parts
+        // on 2 or 3 threads would not be: the blocking follows the whole product.
+        yield return new TestCaseData(600, 900, 700, false, false);
     }
 
     [TestCaseSource(nameof(ThreadShapes))]
