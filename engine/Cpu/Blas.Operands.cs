@@ -14,7 +14,9 @@ public static unsafe partial class Blas
     /// C(m × outH·outW) = alpha·A·im2col(image) + beta·C, A stored m × (channels·kernelH·kernelW)
     /// with leading dimension <paramref name="lda"/>: a convolution's forward product without its
     /// column buffer. The same numbers, bit for bit, as <see cref="Im2Col.Forward"/> then
-    /// <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>.
+    /// <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
+    /// where that product keeps the main blocking (always, except with AVX2 for a C of at least
+    /// <see cref="LargeCThreshold"/> elements, where Sgemm sums k in longer blocks: the last bits differ).
     /// With <paramref name="images"/> &gt; 1, B is the column matrices of that many images side by
     /// side (image i at image[i·imageStride…]), and C has images·outH·outW columns.
     /// </summary>
@@ -25,7 +27,7 @@ public static unsafe partial class Blas
     /// <summary>
     /// C(m × channels·kernelH·kernelW) = alpha·A·im2col(image)ᵀ + beta·C, A stored m × (outH·outW)
     /// with leading dimension <paramref name="lda"/>: a convolution's weight-gradient product
-    /// without its column buffer (bit for bit the same as with it). With <paramref name="images"/>
+    /// without its column buffer (bit for bit the same as with it, as for <see cref="SgemmIm2Col"/>). With <paramref name="images"/>
     /// &gt; 1 the column matrices of that many images are side by side along k (A has
     /// images·outH·outW columns): the sum over the images in one product.
     /// </summary>
@@ -85,6 +87,12 @@ public static unsafe partial class Blas
         /// <summary>Roughly what packing one element costs, against copying it from a matrix (1):
         /// how the threads' split weighs packing all of B on each thread against all of A.</summary>
         int PackCost { get; }
+
+        /// <summary>Whether a product with a large C may use its family's large-C blocking
+        /// (<see cref="KernelSet.LargeC"/>): a matrix in memory may; image columns keep the main
+        /// blocking (ResNet-50 ran 2–4% slower with its im2col products in the large-C one, in 5 of 6
+        /// alternating runs).</summary>
+        static abstract bool LargeCBlocking { get; }
     }
 
     /// <summary><see cref="IPackB{TSelf}.PackCost"/> of image columns that must be built row by row.</summary>
@@ -96,6 +104,8 @@ public static unsafe partial class Blas
         public bool BySliver => transposed;
 
         public int PackCost => 1;
+
+        public static bool LargeCBlocking => true;
 
         public void PackBlock(int pc, int kc, int jc, int nc, int[] widths, float* dst)
             => PackRowBlock(b + pc * ldb + jc, ldb, kc, nc, widths, false, dst);
@@ -131,6 +141,8 @@ public static unsafe partial class Blas
         /// <see cref="DirectRows"/>); otherwise each column-matrix row is made (window offsets,
         /// padding, image boundaries) and then packed: measured about 3× a plain copy.</summary>
         public int PackCost => (transposed ? DirectRows : Direct) ? 1 : PackCostIm2Col;
+
+        public static bool LargeCBlocking => false;
 
         private bool Direct => !transposed && g.PadH == 0 && g.PadW == 0 && g.StrideW == 1 && g.OutW % 8 == 0;
 

@@ -130,7 +130,7 @@ public static unsafe partial class Blas
         var kernels = KernelSet.For(ActiveKernel);
         // Chosen from the whole product, not a thread's part of it: the k-blocks decide the order in
         // which each element of C is summed.
-        var blocking = kernels.Blocking(m, n);
+        var blocking = TB.LargeCBlocking ? kernels.Blocking(m, n) : kernels.Main;
         var job = new GemmJob<TB>
         {
             Kernels = kernels,

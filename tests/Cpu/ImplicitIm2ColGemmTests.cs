@@ -147,6 +147,37 @@ public class ImplicitIm2ColGemmTests
         }
     }
 
+    /// <summary>Image columns keep the main blocking even where a matrix B of the same size would
+    /// take the large-C one (the threshold lowered to 0 here): still the same bits as the explicit
+    /// columns multiplied in the main blocking. k = 288 spans two k-blocks of that blocking and
+    /// one of the large-C one, so the two sum in different orders.</summary>
+    [Test]
+    public void ImageColumnsKeepTheMainBlocking()
+    {
+        var w = new ConvWindow(32, 12, 12, 3, 3, 1, 1, 1, 1);
+        int m = 100, k = 32 * 9, n = w.OutH * w.OutW;
+        var img = Random(w.ImageCount, 12);
+        var cols = new float[k * n];
+        Im2Col.Forward(img, w.Channels, w.Height, w.Width, w.KernelH, w.KernelW, w.PadH, w.PadW, w.StrideH, w.StrideW,
+            w.DilationH, w.DilationW, cols);
+        var a = Random(m * k, 13);
+        var expect = new float[m * n];
+        var got = new float[m * n];
+        long saved = Blas.LargeCThreshold;
+        try
+        {
+            Blas.LargeCThreshold = long.MaxValue;
+            Blas.Sgemm(false, false, m, n, k, 1f, a, k, cols, n, 0f, expect, n);
+            Blas.LargeCThreshold = 0;
+            Blas.SgemmIm2Col(m, 1f, a, k, img, w, 0f, got, n);
+        }
+        finally
+        {
+            Blas.LargeCThreshold = saved;
+        }
+        Assert.That(got, Is.EqualTo(expect));
+    }
+
     /// <summary>Several images side by side (with a gap between them), output rows that are not a
     /// multiple of 8 wide (groups of eight columns cross into the next row, and into the next image):
     /// the same bits as the explicit column matrices laid side by side, forward and transposed.</summary>
