@@ -117,11 +117,7 @@ if (!tsv)
 
 foreach (var s in shapes)
 {
-    var rng = new Random(1);
-    var a = new float[(long)s.M * s.K];
-    var b = new float[(long)s.K * s.N];
-    var c = new float[(long)s.M * s.N];
-    foreach (var arr in new[] { a, b }) for (int i = 0; i < arr.Length; i++) arr[i] = (float)(rng.NextDouble() - 0.5);
+    var (a, b, c) = s.Operands();
     if (!tsv) Console.Write($"{s.Name,-16} {$"{s.M}×{s.N}×{s.K}",-16} {(s.TransA ? "T" : "N") + (s.TransB ? "T" : "N"),-3}");
     foreach (var kind in kinds)
     {
@@ -206,11 +202,7 @@ static int PrintPairBlocking(List<Shape> shapes, int threads, double seconds)
     long[] thresholds = [long.MaxValue, 0]; // main blocking, large-C blocking
     foreach (var s in shapes)
     {
-        var rng = new Random(1);
-        var a = new float[(long)s.M * s.K];
-        var b = new float[(long)s.K * s.N];
-        var c = new float[(long)s.M * s.N];
-        foreach (var arr in new[] { a, b }) for (int i = 0; i < arr.Length; i++) arr[i] = (float)(rng.NextDouble() - 0.5);
+        var (a, b, c) = s.Operands();
         var times = new[] { new List<double>(), new List<double>() };
         var clock = Stopwatch.StartNew();
         for (int round = 0; clock.Elapsed.TotalSeconds < seconds || round < 10; round++)
@@ -324,6 +316,16 @@ internal static class Sink
 
 internal sealed record Shape(string Name, int M, int N, int K, bool TransA = false, bool TransB = false)
 {
+    /// <summary>A and B filled with the same random values on every run, and C.</summary>
+    public (float[] A, float[] B, float[] C) Operands()
+    {
+        var rng = new Random(1);
+        var a = new float[(long)M * K];
+        var b = new float[(long)K * N];
+        foreach (var arr in new[] { a, b }) for (int i = 0; i < arr.Length; i++) arr[i] = (float)(rng.NextDouble() - 0.5);
+        return (a, b, new float[(long)M * N]);
+    }
+
     // "MxNxK" or "MxNxK:TN" (op letters for A and B).
     public static Shape Parse(string s)
     {
