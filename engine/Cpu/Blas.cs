@@ -325,8 +325,8 @@ public static unsafe partial class Blas
         float* aPack = buffers.A, bPack = buffers.B;
         float* tile = stackalloc float[KernelSet.MaxTile];
 
-        // Balanced k-blocks: depends on k and the kernel family only, so every element sums in the
-        // same order whatever the thread count.
+        // Balanced k-blocks: depends on k and the blocking only (chosen from the whole product), so
+        // every element sums in the same order whatever the thread count.
         int kBlocks = (k + bl.Kc - 1) / bl.Kc;
         int kcStep = (k + kBlocks - 1) / kBlocks;
 
