@@ -34,11 +34,11 @@ public sealed class ClipLayer : NeuronLayer
 
     public override void Forward(IReadOnlyList<Blob> bottom, IReadOnlyList<Blob> top)
     {
-        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0]), static (s, n, st) =>
+        ForPieces(bottom[0].Count, (Layer: this, X: bottom[0], Y: top[0], InPlace: InPlace(bottom, top)), static (s, n, st) =>
         {
             ReadOnlySpan<float> x = st.X.Data.Slice(s, n);
             var layer = st.Layer;
-            if (st.X == st.Y) Mask(x, layer._min, layer._max, layer._mask.AsSpan(s, n));
+            if (st.InPlace) Mask(x, layer._min, layer._max, layer._mask.AsSpan(s, n));
             Clamp(x, layer._min, layer._max, st.Y.Data.Slice(s, n));
         });
     }
@@ -46,10 +46,10 @@ public sealed class ClipLayer : NeuronLayer
     public override void Backward(IReadOnlyList<Blob> top, IReadOnlyList<bool> propagateDown, IReadOnlyList<Blob> bottom)
     {
         if (!propagateDown[0]) return;
-        ForPieces(bottom[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0]), static (s, n, st) =>
+        ForPieces(bottom[0].Count, (Layer: this, Top: top[0], Bottom: bottom[0], InPlace: InPlace(bottom, top)), static (s, n, st) =>
         {
             Span<float> dx = st.Bottom.Diff.Slice(s, n);
-            if (st.Top == st.Bottom) TensorPrimitives.Multiply(st.Top.Diff.Slice(s, n), st.Layer._mask.AsSpan(s, n), dx);
+            if (st.InPlace) TensorPrimitives.Multiply(st.Top.Diff.Slice(s, n), st.Layer._mask.AsSpan(s, n), dx);
             else Gradient(st.Bottom.Data.Slice(s, n), st.Top.Diff.Slice(s, n), st.Layer._min, st.Layer._max, dx);
         });
     }

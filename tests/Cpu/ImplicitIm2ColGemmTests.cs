@@ -15,12 +15,13 @@ public class ImplicitIm2ColGemmTests
 {
     private Blas.KernelKind savedKernel;
     private int savedThreads;
+    private long savedLargeC;
 
     [SetUp]
-    public void Save() => (savedKernel, savedThreads) = (Blas.ForceKernel, WorkerPool.Threads);
+    public void Save() => (savedKernel, savedThreads, savedLargeC) = (Blas.ForceKernel, WorkerPool.Threads, Blas.LargeCThreshold);
 
     [TearDown]
-    public void Restore() => (Blas.ForceKernel, WorkerPool.Threads) = (savedKernel, savedThreads);
+    public void Restore() => (Blas.ForceKernel, WorkerPool.Threads, Blas.LargeCThreshold) = (savedKernel, savedThreads, savedLargeC);
 
     private static float[] Random(int n, int seed)
     {
@@ -163,18 +164,10 @@ public class ImplicitIm2ColGemmTests
         var a = Random(m * k, 13);
         var expect = new float[m * n];
         var got = new float[m * n];
-        long saved = Blas.LargeCThreshold;
-        try
-        {
-            Blas.LargeCThreshold = long.MaxValue;
-            Blas.Sgemm(false, false, m, n, k, 1f, a, k, cols, n, 0f, expect, n);
-            Blas.LargeCThreshold = 0;
-            Blas.SgemmIm2Col(m, 1f, a, k, img, w, 0f, got, n);
-        }
-        finally
-        {
-            Blas.LargeCThreshold = saved;
-        }
+        Blas.LargeCThreshold = long.MaxValue;
+        Blas.Sgemm(false, false, m, n, k, 1f, a, k, cols, n, 0f, expect, n);
+        Blas.LargeCThreshold = 0;
+        Blas.SgemmIm2Col(m, 1f, a, k, img, w, 0f, got, n);
         Assert.That(got, Is.EqualTo(expect));
     }
 
