@@ -228,12 +228,13 @@ public static unsafe partial class Blas
         Sse.Store(d + 3 * dld, Sse.MoveHighToLow(t3, t2));
     }
 
-    /// <summary>Per-thread packing buffers, allocated once per thread (pinned, 64-byte aligned).</summary>
+    /// <summary>Per-thread packing buffers, allocated once per thread in <see cref="HugePages"/>
+    /// memory and freed when the thread is gone.</summary>
     private sealed class PackBuffers
     {
         [ThreadStatic] private static PackBuffers? current;
 
-        private readonly float[] storage;
+        private readonly void* storage;
         public readonly float* A, B;
 
         /// <summary>Scratch for B operands made on the fly (<see cref="Im2ColB"/>): one row of a
@@ -242,14 +243,16 @@ public static unsafe partial class Blas
 
         private PackBuffers()
         {
-            int aSize = KernelSet.MaxPackA, bSize = KernelSet.MaxPackB, rowsSize = KernelSet.MaxPackRows;
-            storage = GC.AllocateUninitializedArray<float>(aSize + bSize + rowsSize + 64, pinned: true);
-            float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(storage));
-            p = (float*)(((nint)p + 63) & ~(nint)63);
-            A = p;
-            B = p + ((aSize + 15) & ~15);
-            Rows = B + ((bSize + 15) & ~15);
+            nint aSize = KernelSet.MaxPackA, bSize = KernelSet.MaxPackB, rowsSize = KernelSet.MaxPackRows;
+            aSize = (aSize + 15) & ~15; // each part starts on a cache line
+            bSize = (bSize + 15) & ~15;
+            storage = HugePages.Alloc((nuint)(aSize + bSize + rowsSize) * sizeof(float), out _);
+            A = (float*)storage;
+            B = A + aSize;
+            Rows = B + bSize;
         }
+
+        ~PackBuffers() => HugePages.Free(storage);
 
         public static PackBuffers Get() => current ??= new PackBuffers();
 
