@@ -32,6 +32,10 @@ public unsafe class HugePagesTests
         const string thp = "/sys/kernel/mm/transparent_hugepage/enabled";
         if (!OperatingSystem.IsLinux() || !File.Exists(thp) || File.ReadAllText(thp).Contains("[never]"))
             Assert.Ignore("no transparent huge pages on this machine");
+        if (File.ReadLines("/proc/self/status").Any(l => l.StartsWith("THP_enabled:") && l.EndsWith("0")))
+            Assert.Ignore("transparent huge pages are switched off for this process (prctl)");
+        if (!File.ReadLines("/proc/self/smaps").Any(l => l.StartsWith("THPeligible:")))
+            Assert.Ignore("this kernel's /proc/self/smaps has no THPeligible field");
 
         byte* p = (byte*)HugePages.Alloc(3 << 20, out bool advised);
         try
