@@ -18,7 +18,7 @@ internal static class DeviceQueryCommand
         var args = new Args("device-query", Flags, argv);
         if (args.Help)
         {
-            Console.WriteLine(Args.Usage("device-query", "", "Prints the CPU, its vector features and the GEMM kernel the engine picks, then every OpenCL platform and device (N is the N of --gpu N).", Flags));
+            Console.WriteLine(Args.Usage("device-query", "", "Prints the CPU, its vector features, the GEMM kernel the engine picks and its huge-page use, then every OpenCL platform and device (N is the N of --gpu N).", Flags));
             return 0;
         }
         // An unknown --gpu is an error before anything is printed.
@@ -36,6 +36,7 @@ internal static class DeviceQueryCommand
         Console.WriteLine($"Vector256 accelerated: {YesNo(Vector256.IsHardwareAccelerated)}");
         Console.WriteLine($"Vector512 accelerated: {YesNo(Vector512.IsHardwareAccelerated)}");
         Console.WriteLine($"GEMM kernel: {Describe(Blas.ActiveKernel)} (best supported: {Describe(Blas.BestKernel)})");
+        Console.WriteLine($"Huge pages: {HugePages.Describe()}");
         Console.WriteLine();
         PrintOpenCL(only);
         return 0;

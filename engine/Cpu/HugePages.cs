@@ -44,6 +44,30 @@ internal static unsafe class HugePages
         return p;
     }
 
+    private const string ThpSetting = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+    /// <summary>One line on what this machine gives the buffers, for <c>engine device-query</c>:
+    /// the kernel's transparent-huge-page mode (the bracketed word of its setting) and whether the
+    /// advice can be given.</summary>
+    public static string Describe()
+    {
+        if (!OperatingSystem.IsLinux()) return "not used on this OS (ordinary pages)";
+        string? mode = null;
+        try
+        {
+            string setting = File.ReadAllText(ThpSetting);
+            int open = setting.IndexOf('['), close = setting.IndexOf(']');
+            if (open >= 0 && close > open) mode = setting[(open + 1)..close];
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        if (mode == null) return $"no transparent huge pages here ({ThpSetting} unreadable; ordinary pages)";
+        if (mode == "never") return "transparent huge pages off (mode never; ordinary pages)";
+        return madvise == null
+            ? $"transparent huge pages mode {mode}; madvise not found, GEMM buffers not advised"
+            : $"transparent huge pages mode {mode}; GEMM pack buffers advised for them";
+    }
+
     /// <summary>Frees a buffer from <see cref="Alloc"/>.</summary>
     public static void Free(void* p) => NativeMemory.AlignedFree(p);
 }

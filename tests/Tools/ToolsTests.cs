@@ -196,5 +196,16 @@ public class ToolsTests
         // The OpenCL section follows (tests/OpenCL/DeviceSelectionTests checks its contents).
         Assert.That(stdout, Does.Contain("OpenCL devices: ").Or.Contain("OpenCL: no OpenCL device found ("));
         Assert.That(stdout, Does.Contain($"GEMM kernel: {Engine.Cpu.Blas.ActiveKernel}"));
+        // The huge-page line names the kernel's own mode, read here independently.
+        const string thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+        if (OperatingSystem.IsLinux() && File.Exists(thp))
+        {
+            var mode = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(thp), @"\[(\w+)\]").Groups[1].Value;
+            Assert.That(stdout, Does.Contain(mode == "never" ? "Huge pages: transparent huge pages off" : $"Huge pages: transparent huge pages mode {mode}; "));
+        }
+        else
+        {
+            Assert.That(stdout, Does.Contain("\nHuge pages: "));
+        }
     }
 }
